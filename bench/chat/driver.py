@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Chat benchmark drivers (stdlib only, except llama-cpp-python for `llamacpp`).
+
+  driver.py llamacpp --model M.gguf --tokens prompt.json [--threads 2] [--n-predict 128] [--repeat 3]
+      llama.cpp in-process through llama-cpp-python on exactly the engine's prompt tokens:
+      prefill = eval(prompt) + first greedy token; decode = per extra greedy token. JSON out.
+  driver.py http --base-url http://127.0.0.1:8000/v1 --model ID [--streams 1,4,8,16] [--max-tokens 128]
+      Any OpenAI-compatible server (ingot, llama-server, vLLM): streams concurrent chat
+      completions, reports TTFT (p50) and aggregate completion tokens/s per concurrency. JSON out.
+  driver.py compare ENGINE.json LLAMACPP.json
+      Prints the ratios engine / llama.cpp.
+"""
+import argparse
+import json
+import sys
+import threading
+import time
+import urllib.request
+
+
+def cmd_llamacpp(a):
+    from llama_cpp import Llama  # noqa: PLC0415  (optional dependency)
+    import llama_cpp
+
+    tokens = json.load(open(a.tokens))
+    llm = Llama(model_path=a.model, n_ctx=2048, n_batch=512, n_ubatch=512, n_threads=a.threads,
+                n_threads_batch=a.threads, verbose=False)
+
+    # Llama.generate() (greedy: top_k=1, temp=0) never stops at EOS by itself. Plain
+    # Llama.eval() outside generate() crashes in llama-cpp-python 0.3.36, so generate() it is.
+    def run(n):
+        llm.reset()  # forget the previous run: no prompt-cache reuse
+        gen = llm.generate(tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0)
+        t0 = time.perf_counter()
+        next(gen)
+        t1 = time.perf_counter()
+        for _ in range(n):
+            next(gen)
+        t2 = time.perf_counter()
+        gen.close()
+        return t1 - t0, (t2 - t1) / max(n, 1)
+
+    run(1)  # warm-up
+    prefill, decode = float("inf"), float("inf")
+    for _ in range(a.repeat):
+        p, d = run(a.n_predict)
+        prefill, decode = min(prefill, p), min(decode, d)
+    print(json.dumps({
+        "impl": f"llama-cpp-python {llama_cpp.__version__}",
+        "prompt_tokens": len(tokens),
+        "prefill_s": prefill,
+        "prefill_tok_s": len(tokens) / prefill,
+        "decode_tok_s": 1.0 / decode,
+        "n_predict": a.n_predict,
+    }))
+
+
+def stream_one(base, model, prompt, max_tokens, api_key, out):
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}],
+                       "max_tokens": max_tokens, "temperature": 0, "stream": True,
+                       "stream_options": {"include_usage": True}}).encode()
+    req = urllib.request.Request(base.rstrip("/") + "/chat/completions", data=body, method="POST",
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {api_key}"})
+    t0 = time.perf_counter()
+    ttft, tokens, chunks = None, 0, 0
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        for raw in resp:
+            line = raw.decode().strip()
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            ev = json.loads(data)
+            if ev.get("usage"):
+                tokens = ev["usage"].get("completion_tokens", tokens)
+            for ch in ev.get("choices", []):
+                if ch.get("delta", {}).get("content"):
+                    chunks += 1
+                    if ttft is None:
+                        ttft = time.perf_counter() - t0
+    out.append({"ttft": ttft or 0.0, "tokens": tokens or chunks, "total": time.perf_counter() - t0})
+
+
+def cmd_http(a):
+    prompt = "Write a detailed essay about the history of computing."
+    results = []
+    for n in [int(s) for s in a.streams.split(",")]:
+        out = []
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=stream_one, args=(a.base_url, a.model, prompt, a.max_tokens, a.api_key, out))
+                   for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        ttfts = sorted(r["ttft"] for r in out)
+        results.append({"streams": n, "completed": len(out), "ttft_p50_s": ttfts[len(ttfts) // 2] if ttfts else None,
+                        "aggregate_tok_s": sum(r["tokens"] for r in out) / wall, "wall_s": wall})
+    print(json.dumps({"base_url": a.base_url, "model": a.model, "results": results}))
+
+
+def cmd_compare(a):
+    e, l = json.load(open(a.engine)), json.load(open(a.llamacpp))
+    print(f"prompt tokens: {e['prompt_tokens']} (engine) / {l['prompt_tokens']} (llama.cpp)")
+    print(f"{'':10} {'ingot-engine':>14} {l['impl']:>26} {'ratio':>7}")
+    for key, label in (("prefill_tok_s", "prefill"), ("decode_tok_s", "decode")):
+        print(f"{label:10} {e[key]:>10.1f} t/s {l[key]:>22.1f} t/s {e[key] / l[key]:>7.3f}")
+    if e.get("streams", 1) > 1:
+        print(f"engine, {e['streams']} concurrent streams: {e['aggregate_tok_s']:.1f} completion t/s "
+              "(wall time including their prefill)")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("llamacpp")
+    s.add_argument("--model", required=True)
+    s.add_argument("--tokens", required=True)
+    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--n-predict", type=int, default=128)
+    s.add_argument("--repeat", type=int, default=3)
+    s = sub.add_parser("http")
+    s.add_argument("--base-url", required=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--api-key", default="none")
+    s.add_argument("--streams", default="1,4,8,16")
+    s.add_argument("--max-tokens", type=int, default=128)
+    s = sub.add_parser("compare")
+    s.add_argument("engine")
+    s.add_argument("llamacpp")
+    a = p.parse_args()
+    {"llamacpp": cmd_llamacpp, "http": cmd_http, "compare": cmd_compare}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

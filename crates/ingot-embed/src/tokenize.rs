@@ -1,0 +1,292 @@
+//! Text -> token ids with the model's `tokenizer.json`, plus prefixes, special tokens,
+//! the length check and truncation.
+
+use std::path::Path;
+
+use tokenizers::Tokenizer;
+
+use crate::error::EmbedError;
+use crate::{EmbedInput, InputType, Truncate};
+
+/// e5's task prefixes.
+pub(crate) const QUERY_PREFIX: &str = "query: ";
+pub(crate) const PASSAGE_PREFIX: &str = "passage: ";
+
+pub(crate) struct TextTokenizer {
+    tk: Tokenizer,
+    bos: u32,
+    eos: u32,
+    vocab: usize,
+    /// e5-style models: (query prefix ids, passage prefix ids), kept through START truncation.
+    prefixes: Option<(Vec<u32>, Vec<u32>)>,
+}
+
+impl TextTokenizer {
+    /// Load `tokenizer.json`; `bos`/`eos` are taken from its post-processor (what it adds
+    /// around an empty input). `vocab` is the model's embedding-table size.
+    pub fn from_file(path: &Path, vocab: usize, uses_prefixes: bool) -> Result<Self, EmbedError> {
+        let mut tk = Tokenizer::from_file(path)
+            .map_err(|e| EmbedError::load(format!("{}: {e}", path.display())))?;
+        // Both shipped tokenizer.json files set their own truncation/padding (MiniLM: 128,
+        // fixed padding); length handling is ours.
+        tk.with_truncation(None)
+            .map_err(|e| EmbedError::load(format!("tokenizer: {e}")))?;
+        tk.with_padding(None);
+        let empty = tk
+            .encode("", true)
+            .map_err(|e| EmbedError::load(format!("tokenizer: {e}")))?;
+        let (bos, eos) = match empty.get_ids() {
+            [b, e] => (*b, *e),
+            other => {
+                return Err(EmbedError::load(format!(
+                    "tokenizer adds {} special tokens around an input; expected 2",
+                    other.len()
+                )));
+            }
+        };
+        let mut this = Self {
+            tk,
+            bos,
+            eos,
+            vocab,
+            prefixes: None,
+        };
+        if uses_prefixes {
+            let q = this.content(QUERY_PREFIX.trim_end())?;
+            let p = this.content(PASSAGE_PREFIX.trim_end())?;
+            this.prefixes = Some((q, p));
+        }
+        Ok(this)
+    }
+
+    /// The (start, end) special tokens added around every input.
+    pub fn specials(&self) -> (u32, u32) {
+        (self.bos, self.eos)
+    }
+
+    pub fn vocab(&self) -> usize {
+        self.vocab
+    }
+
+    fn content(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
+        let enc = self
+            .tk
+            .encode(text, false)
+            .map_err(|e| EmbedError::Internal(format!("tokenizer: {e}")))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// The full id sequence (special tokens included) the model sees for input `index`.
+    pub fn encode(
+        &self,
+        index: usize,
+        input: &EmbedInput,
+        input_type: Option<InputType>,
+        truncate: Truncate,
+        max_tokens: usize,
+    ) -> Result<Vec<u32>, EmbedError> {
+        let (mut content, keep_head) = match input {
+            EmbedInput::Text(text) => {
+                if text.is_empty() {
+                    return Err(EmbedError::EmptyInput { index });
+                }
+                match &self.prefixes {
+                    Some((q, p)) => {
+                        let (prefix, prefix_ids) = match input_type {
+                            Some(InputType::Passage) => (PASSAGE_PREFIX, p),
+                            Some(InputType::Query) | None => (QUERY_PREFIX, q),
+                        };
+                        let ids = self.content(&format!("{prefix}{text}"))?;
+                        let keep = if ids.starts_with(prefix_ids) {
+                            prefix_ids.len()
+                        } else {
+                            0
+                        };
+                        (ids, keep)
+                    }
+                    None => (self.content(text)?, 0),
+                }
+            }
+            EmbedInput::Tokens(ids) => {
+                if ids.is_empty() {
+                    return Err(EmbedError::EmptyInput { index });
+                }
+                if let Some(&token) = ids.iter().find(|&&t| t as usize >= self.vocab) {
+                    return Err(EmbedError::InvalidToken {
+                        index,
+                        token,
+                        vocab: self.vocab,
+                    });
+                }
+                (ids.clone(), 0)
+            }
+        };
+        let total = content.len() + 2;
+        if total > max_tokens {
+            let room = max_tokens.saturating_sub(2);
+            match truncate {
+                Truncate::None => {
+                    return Err(EmbedError::TooLong {
+                        index,
+                        tokens: total,
+                        max: max_tokens,
+                    });
+                }
+                Truncate::End => content.truncate(room),
+                Truncate::Start => {
+                    // Keep the task prefix (if it fits), then the tail of the text.
+                    let head = keep_head.min(room);
+                    let tail = room - head;
+                    let cut = content.len() - tail;
+                    content.drain(head..cut);
+                }
+            }
+        }
+        let mut seq = Vec::with_capacity(content.len() + 2);
+        seq.push(self.bos);
+        seq.extend_from_slice(&content);
+        seq.push(self.eos);
+        Ok(seq)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A tiny WordLevel tokenizer.json (whitespace split, `[CLS] A [SEP]`), written to a temp
+    /// file. Ids: [UNK]=0 [CLS]=1 [SEP]=2, then `words`.
+    pub(crate) fn tiny_tokenizer_file(tag: &str) -> std::path::PathBuf {
+        let words = [
+            "query", "passage", ":", "a", "b", "c", "d", "e", "f", "g", "h", "hello", "world",
+        ];
+        let mut vocab = serde_json::Map::new();
+        for (i, w) in ["[UNK]", "[CLS]", "[SEP]"]
+            .iter()
+            .chain(words.iter())
+            .enumerate()
+        {
+            vocab.insert((*w).to_string(), serde_json::json!(i));
+        }
+        let special = |s: &str| serde_json::json!({"SpecialToken": {"id": s, "type_id": 0}});
+        let seq = serde_json::json!({"Sequence": {"id": "A", "type_id": 0}});
+        let json = serde_json::json!({
+            "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+            "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "decoder": null,
+            "post_processor": {
+                "type": "TemplateProcessing",
+                "single": [special("[CLS]"), seq, special("[SEP]")],
+                "pair": [special("[CLS]"), seq, special("[SEP]")],
+                "special_tokens": {
+                    "[CLS]": {"id": "[CLS]", "ids": [1], "tokens": ["[CLS]"]},
+                    "[SEP]": {"id": "[SEP]", "ids": [2], "tokens": ["[SEP]"]}
+                }
+            },
+            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
+        });
+        let path =
+            std::env::temp_dir().join(format!("ingot-embed-tok-{}-{tag}.json", std::process::id()));
+        std::fs::write(&path, json.to_string()).unwrap();
+        path
+    }
+
+    fn text(s: &str) -> EmbedInput {
+        EmbedInput::Text(s.into())
+    }
+
+    #[test]
+    fn specials_prefixes_and_token_inputs() {
+        let plain = TextTokenizer::from_file(&tiny_tokenizer_file("plain"), 16, false).unwrap();
+        assert_eq!(
+            plain
+                .encode(0, &text("a b"), Some(InputType::Passage), Truncate::None, 8)
+                .unwrap(),
+            vec![1, 6, 7, 2]
+        );
+        let e5 = TextTokenizer::from_file(&tiny_tokenizer_file("e5"), 16, true).unwrap();
+        assert_eq!(
+            e5.encode(0, &text("a b"), None, Truncate::None, 8).unwrap(),
+            vec![1, 3, 5, 6, 7, 2]
+        );
+        assert_eq!(
+            e5.encode(0, &text("a b"), Some(InputType::Query), Truncate::None, 8)
+                .unwrap(),
+            vec![1, 3, 5, 6, 7, 2]
+        );
+        assert_eq!(
+            e5.encode(0, &text("a b"), Some(InputType::Passage), Truncate::None, 8)
+                .unwrap(),
+            vec![1, 4, 5, 6, 7, 2]
+        );
+        // Token inputs: specials added, no prefix, ids checked.
+        assert_eq!(
+            e5.encode(0, &EmbedInput::Tokens(vec![9, 10]), None, Truncate::None, 8)
+                .unwrap(),
+            vec![1, 9, 10, 2]
+        );
+        let err = e5
+            .encode(3, &EmbedInput::Tokens(vec![9, 16]), None, Truncate::None, 8)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            EmbedError::InvalidToken {
+                index: 3,
+                token: 16,
+                vocab: 16
+            }
+        ));
+        assert!(matches!(
+            e5.encode(2, &text(""), None, Truncate::None, 8),
+            Err(EmbedError::EmptyInput { index: 2 })
+        ));
+        assert!(matches!(
+            e5.encode(2, &EmbedInput::Tokens(vec![]), None, Truncate::None, 8),
+            Err(EmbedError::EmptyInput { index: 2 })
+        ));
+    }
+
+    #[test]
+    fn too_long_and_truncation() {
+        let plain = TextTokenizer::from_file(&tiny_tokenizer_file("trunc"), 16, false).unwrap();
+        let long = text("a b c d e f g h"); // 8 content tokens: ids 6..=13
+        let err = plain.encode(1, &long, None, Truncate::None, 6).unwrap_err();
+        assert!(matches!(
+            err,
+            EmbedError::TooLong {
+                index: 1,
+                tokens: 10,
+                max: 6
+            }
+        ));
+        assert!(
+            err.to_string()
+                .starts_with("Input length 10 exceeds maximum allowed token size 6")
+        );
+        assert_eq!(
+            plain.encode(1, &long, None, Truncate::End, 6).unwrap(),
+            vec![1, 6, 7, 8, 9, 2]
+        );
+        assert_eq!(
+            plain.encode(1, &long, None, Truncate::Start, 6).unwrap(),
+            vec![1, 10, 11, 12, 13, 2]
+        );
+        // Exactly at the limit passes untouched.
+        assert_eq!(
+            plain
+                .encode(1, &long, None, Truncate::None, 10)
+                .unwrap()
+                .len(),
+            10
+        );
+        // START keeps the task prefix of prefix models.
+        let e5 = TextTokenizer::from_file(&tiny_tokenizer_file("trunc-e5"), 16, true).unwrap();
+        assert_eq!(
+            e5.encode(0, &long, None, Truncate::Start, 6).unwrap(),
+            vec![1, 3, 5, 12, 13, 2]
+        );
+        assert_eq!(
+            e5.encode(0, &long, None, Truncate::End, 6).unwrap(),
+            vec![1, 3, 5, 6, 7, 2]
+        );
+    }
+}

@@ -1,0 +1,364 @@
+//! The [`ChatEngine`] handle: loading, validation, prompt rendering and admission.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, OnceLock};
+
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::token::LlamaToken;
+
+use crate::error::EngineError;
+use crate::sampler::random_seed;
+use crate::scheduler::{self, Request};
+use crate::template::ChatTemplate;
+use crate::types::{ChatEngineConfig, ChatJob, JobHandle, ModelInfo};
+
+/// Most alternatives per token that `top_logprobs` may ask for (OpenAI's limit).
+pub const MAX_TOP_LOGPROBS: u32 = 20;
+/// Events buffered per job before the scheduler keeps them in its own outbox.
+const EVENT_CHANNEL_CAPACITY: usize = 256;
+
+static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+
+/// llama.cpp's process-wide backend, initialised once.
+///
+/// Other llama.cpp users in the same process (and tests) must share it: llama.cpp can only be
+/// initialised once.
+///
+/// # Errors
+/// [`EngineError::Load`] if llama.cpp failed to initialise.
+pub fn llama_backend() -> Result<&'static LlamaBackend, EngineError> {
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Load(format!("llama.cpp backend: {e}")))
+}
+
+/// State shared by the handle and the scheduler thread.
+pub(crate) struct Shared {
+    pub(crate) model: LlamaModel,
+    pub(crate) info: ModelInfo,
+    pub(crate) template: ChatTemplate,
+    /// Text bytes of every token (special tokens render empty), indexed by token id.
+    pub(crate) token_bytes: Vec<Vec<u8>>,
+    pub(crate) cfg: ChatEngineConfig,
+    /// Jobs submitted but not yet taken by the scheduler.
+    pub(crate) queued: AtomicUsize,
+    /// Moving average of job run time, for the `QueueFull` retry hint.
+    pub(crate) avg_job_ms: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn is_eog(&self, token: LlamaToken) -> bool {
+        self.model.vocab().is_eog(token)
+    }
+
+    pub(crate) fn record_job_time(&self, ms: u64) {
+        let old = self.avg_job_ms.load(Ordering::Relaxed);
+        let new = if old == 0 { ms } else { (old * 7 + ms) / 8 };
+        self.avg_job_ms.store(new, Ordering::Relaxed);
+    }
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    tx: SyncSender<Request>,
+}
+
+/// A loaded chat model with its scheduler thread. Cheap to clone; `Send + Sync`.
+///
+/// The scheduler thread ends once every handle is dropped and the running jobs finish.
+#[derive(Clone)]
+pub struct ChatEngine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ChatEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatEngine")
+            .field("info", &self.inner.shared.info)
+            .finish_non_exhaustive()
+    }
+}
+
+fn validate_config(cfg: &ChatEngineConfig) -> Result<(), EngineError> {
+    let bad = |m: &str| Err(EngineError::Load(m.to_owned()));
+    if cfg.max_slots == 0 {
+        return bad("max_slots must be at least 1");
+    }
+    if cfg.ctx_per_slot < 2 {
+        return bad("ctx_per_slot must be at least 2");
+    }
+    if cfg.batch_tokens < cfg.max_slots.max(1) {
+        return bad("batch_tokens must be at least max_slots (one decode token per sequence)");
+    }
+    if cfg.ctx_per_slot.checked_mul(cfg.max_slots).is_none() {
+        return bad("ctx_per_slot * max_slots overflows");
+    }
+    if cfg.queue_capacity == 0 {
+        return bad("queue_capacity must be at least 1");
+    }
+    if cfg.threads == Some(0) {
+        return bad("threads must be at least 1");
+    }
+    Ok(())
+}
+
+fn token_text(model: &LlamaModel, token: LlamaToken) -> String {
+    String::from_utf8_lossy(&model.vocab().token_to_piece(token, true, None)).into_owned()
+}
+
+impl ChatEngine {
+    /// Loads the GGUF model and its chat template, creates the llama.cpp context and starts
+    /// this model's scheduler thread.
+    ///
+    /// # Errors
+    /// [`EngineError::Load`] for a bad config, missing/unsupported file or context failure;
+    /// [`EngineError::Template`] when the chat template is missing or does not parse.
+    pub fn load(cfg: ChatEngineConfig) -> Result<Self, EngineError> {
+        validate_config(&cfg)?;
+        if !cfg.model_path.is_file() {
+            return Err(EngineError::Load(format!(
+                "no model file at {}",
+                cfg.model_path.display()
+            )));
+        }
+        let backend = llama_backend()?;
+        let model =
+            LlamaModel::load_from_file(backend, &cfg.model_path, &LlamaModelParams::default())
+                .map_err(|e| EngineError::Load(format!("{}: {e}", cfg.model_path.display())))?;
+        let vocab = model.vocab();
+        let n_vocab = u32::try_from(vocab.n_tokens()).unwrap_or(0);
+        let token_bytes: Vec<Vec<u8>> = (0..vocab.n_tokens())
+            .map(|i| vocab.token_to_piece(LlamaToken::new(i), false, None))
+            .collect();
+        let source = match &cfg.chat_template {
+            Some(t) => t.clone(),
+            None => model
+                .chat_template(None)
+                .ok()
+                .and_then(|t| t.to_string().ok())
+                .ok_or_else(|| {
+                    EngineError::Template(
+                        "the model has no tokenizer.chat_template; configure one".into(),
+                    )
+                })?,
+        };
+        let template = ChatTemplate::new(
+            &source,
+            &token_text(&model, vocab.bos()),
+            &token_text(&model, vocab.eos()),
+        )?;
+        let name = model
+            .meta_val_str("general.name")
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| {
+                cfg.model_path
+                    .file_stem()
+                    .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+            });
+        let info = ModelInfo {
+            name,
+            n_ctx_train: model.n_ctx_train(),
+            ctx_per_slot: cfg.ctx_per_slot,
+            max_slots: cfg.max_slots,
+            n_vocab,
+            path: cfg.model_path.clone(),
+        };
+        let shared = Arc::new(Shared {
+            model,
+            info,
+            template,
+            token_bytes,
+            cfg: cfg.clone(),
+            queued: AtomicUsize::new(0),
+            avg_job_ms: AtomicU64::new(0),
+        });
+        let tx = scheduler::spawn(Arc::clone(&shared))?;
+        tracing::info!(model = %shared.info.name, ctx_per_slot = cfg.ctx_per_slot,
+            max_slots = cfg.max_slots, "chat model loaded");
+        Ok(Self {
+            inner: Arc::new(Inner { shared, tx }),
+        })
+    }
+
+    /// What was loaded.
+    #[must_use]
+    pub fn info(&self) -> &ModelInfo {
+        &self.inner.shared.info
+    }
+
+    /// Renders the job's messages with the model's chat template (what `submit` tokenizes).
+    ///
+    /// # Errors
+    /// [`EngineError::Template`] / [`EngineError::Invalid`] as for `submit`.
+    pub fn render_prompt(&self, job: &ChatJob) -> Result<String, EngineError> {
+        self.inner.shared.template.render(
+            &job.messages,
+            job.tools.as_ref(),
+            job.template_kwargs.as_ref(),
+        )
+    }
+
+    /// Tokenizes text as the engine tokenizes rendered prompts (special tokens parsed, BOS
+    /// added when the model asks for it, never doubled).
+    #[must_use]
+    pub fn tokenize(&self, text: &str) -> Vec<u32> {
+        self.tokenize_raw(text)
+            .into_iter()
+            .map(|t| u32::try_from(t.0).unwrap_or(0))
+            .collect()
+    }
+
+    fn tokenize_raw(&self, text: &str) -> Vec<LlamaToken> {
+        let vocab = self.inner.shared.model.vocab();
+        let mut tokens = vocab.tokenize(text.as_bytes(), true, true);
+        let bos = vocab.bos();
+        if tokens.len() >= 2 && tokens[0] == bos && tokens[1] == bos {
+            tokens.remove(0);
+        }
+        tokens
+    }
+
+    /// Validates, renders and tokenizes the job, then queues it for the scheduler.
+    ///
+    /// # Errors
+    /// [`EngineError::Invalid`], [`EngineError::Template`], [`EngineError::PromptTooLong`],
+    /// [`EngineError::QueueFull`], or [`EngineError::Internal`] if the scheduler has stopped.
+    pub fn submit(&self, job: ChatJob) -> Result<JobHandle, EngineError> {
+        let shared = &self.inner.shared;
+        validate_job(&job, &shared.info)?;
+        let prompt_text = self.render_prompt(&job)?;
+        let prompt = self.tokenize_raw(&prompt_text);
+        if prompt.is_empty() {
+            return Err(EngineError::Invalid("the rendered prompt is empty".into()));
+        }
+        let prompt_tokens = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
+        let max_context = shared.info.ctx_per_slot;
+        if prompt_tokens >= max_context {
+            return Err(EngineError::PromptTooLong {
+                prompt_tokens,
+                max_context,
+            });
+        }
+        let room = max_context - prompt_tokens;
+        let max_new = job.max_tokens.map_or(room, |m| m.min(room));
+        let (tx, events) = tokio::sync::mpsc::channel(EVENT_CHANNEL_CAPACITY);
+        let seed = job.sampling.seed.unwrap_or_else(random_seed);
+        let request = Request {
+            prompt,
+            max_new,
+            seed,
+            job,
+            tx,
+            submitted: std::time::Instant::now(),
+        };
+        // `queued` counts jobs submitted but not yet started (including the one the scheduler
+        // holds while waiting for slots), so the bound is exact.
+        let queued = shared.queued.fetch_add(1, Ordering::AcqRel);
+        if queued >= shared.cfg.queue_capacity {
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(EngineError::QueueFull {
+                retry_after_secs: self.retry_hint(queued),
+            });
+        }
+        match self.inner.tx.try_send(request) {
+            Ok(()) => Ok(JobHandle {
+                prompt_tokens,
+                events,
+            }),
+            Err(TrySendError::Full(_)) => {
+                let queued = shared.queued.fetch_sub(1, Ordering::AcqRel);
+                Err(EngineError::QueueFull {
+                    retry_after_secs: self.retry_hint(queued),
+                })
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                shared.queued.fetch_sub(1, Ordering::AcqRel);
+                Err(EngineError::Internal(
+                    "the scheduler thread has stopped".into(),
+                ))
+            }
+        }
+    }
+
+    /// Seconds until a queue slot is likely free: queued jobs × average job time / slots.
+    fn retry_hint(&self, queued: usize) -> u64 {
+        let shared = &self.inner.shared;
+        let avg_ms = shared.avg_job_ms.load(Ordering::Relaxed).max(1000);
+        let slots = u64::from(shared.info.max_slots.max(1));
+        let queued = u64::try_from(queued).unwrap_or(u64::MAX);
+        (queued.saturating_mul(avg_ms) / slots)
+            .div_ceil(1000)
+            .clamp(1, 120)
+    }
+}
+
+fn validate_job(job: &ChatJob, info: &ModelInfo) -> Result<(), EngineError> {
+    let invalid = |m: String| Err(EngineError::Invalid(m));
+    let s = &job.sampling;
+    if job.messages.is_empty() {
+        return invalid("messages must not be empty".into());
+    }
+    if job.n == 0 || job.n > info.max_slots {
+        return invalid(format!(
+            "n must be between 1 and {} (the engine's slots)",
+            info.max_slots
+        ));
+    }
+    if job.max_tokens == Some(0) {
+        return invalid("max_tokens must be at least 1".into());
+    }
+    if !(s.temperature.is_finite() && s.temperature >= 0.0) {
+        return invalid(format!(
+            "temperature must be a finite number ≥ 0, got {}",
+            s.temperature
+        ));
+    }
+    if !(s.top_p > 0.0 && s.top_p <= 1.0) {
+        return invalid(format!("top_p must be in (0, 1], got {}", s.top_p));
+    }
+    if !(0.0..=1.0).contains(&s.min_p) {
+        return invalid(format!("min_p must be in [0, 1], got {}", s.min_p));
+    }
+    if !(s.repetition_penalty.is_finite() && s.repetition_penalty > 0.0) {
+        return invalid(format!(
+            "repetition_penalty must be > 0, got {}",
+            s.repetition_penalty
+        ));
+    }
+    if !(s.presence_penalty.is_finite() && s.frequency_penalty.is_finite()) {
+        return invalid("presence_penalty and frequency_penalty must be finite".into());
+    }
+    if let Some((tok, _)) = s
+        .logit_bias
+        .iter()
+        .find(|(t, b)| *t >= info.n_vocab || !b.is_finite())
+    {
+        return invalid(format!(
+            "logit_bias token {tok} is not in the vocabulary (size {}) or its bias is not finite",
+            info.n_vocab
+        ));
+    }
+    if job.top_logprobs.is_some_and(|k| k > MAX_TOP_LOGPROBS) {
+        return invalid(format!("top_logprobs must be at most {MAX_TOP_LOGPROBS}"));
+    }
+    Ok(())
+}
+
+/// CPU threads to use when the config does not say.
+pub(crate) fn default_threads() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1))
+}
+
+/// `n_ctx` for the llama context: one `ctx_per_slot` region per slot.
+pub(crate) fn total_ctx(cfg: &ChatEngineConfig) -> Option<NonZeroU32> {
+    NonZeroU32::new(cfg.ctx_per_slot.saturating_mul(cfg.max_slots))
+}

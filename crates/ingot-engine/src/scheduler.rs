@@ -1,0 +1,530 @@
+//! The per-model scheduler thread: continuous batching with chunked prefill.
+//!
+//! Each step builds ONE llama.cpp batch holding the next token of every generating sequence
+//! plus at most `batch_tokens - decoding` prompt tokens of jobs still prefilling, decodes it,
+//! samples every sequence that produced logits, and streams the results. New jobs join between
+//! steps whenever enough slots (sequences) are free; jobs whose receiver was dropped are freed
+//! at the start of the next step.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::time::{Duration, Instant};
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::mpsc::error::TrySendError;
+
+use crate::engine::{Shared, default_threads, llama_backend, total_ctx};
+use crate::error::EngineError;
+use crate::sampler::{Sampler, choice_seed, logprobs};
+use crate::stop::{StopMatcher, StopOutcome, Utf8Buffer};
+use crate::types::{ChatEvent, ChatJob, FinishReason, TokenLogprob};
+
+/// How long an idle-but-draining scheduler waits for new work before retrying delivery.
+const DRAIN_POLL: Duration = Duration::from_millis(2);
+
+/// A validated, tokenized job on its way to the scheduler.
+pub(crate) struct Request {
+    pub(crate) prompt: Vec<LlamaToken>,
+    pub(crate) max_new: u32,
+    pub(crate) seed: u64,
+    pub(crate) job: ChatJob,
+    pub(crate) tx: tokio::sync::mpsc::Sender<ChatEvent>,
+    pub(crate) submitted: Instant,
+}
+
+/// Starts the scheduler thread; returns once its llama context exists.
+pub(crate) fn spawn(shared: Arc<Shared>) -> Result<SyncSender<Request>, EngineError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Request>(shared.cfg.queue_capacity + 1);
+    let (init_tx, init_rx) = std::sync::mpsc::channel::<Result<(), EngineError>>();
+    let name = format!("ingot-chat-{}", shared.info.name);
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || run(&shared, &rx, &init_tx))
+        .map_err(|e| EngineError::Load(format!("cannot start scheduler thread: {e}")))?;
+    match init_rx.recv() {
+        Ok(Ok(())) => Ok(tx),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(EngineError::Load(
+            "scheduler thread exited during start-up".into(),
+        )),
+    }
+}
+
+fn run(
+    shared: &Arc<Shared>,
+    rx: &Receiver<Request>,
+    init_tx: &std::sync::mpsc::Sender<Result<(), EngineError>>,
+) {
+    let cfg = &shared.cfg;
+    let threads = i32::try_from(cfg.threads.unwrap_or_else(default_threads)).unwrap_or(1);
+    let ctx = llama_backend().and_then(|backend| {
+        let params = LlamaContextParams::default()
+            .with_n_ctx(total_ctx(cfg))
+            .with_n_batch(cfg.batch_tokens)
+            .with_n_ubatch(cfg.batch_tokens)
+            .with_n_seq_max(cfg.max_slots)
+            .with_kv_unified(false)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        shared
+            .model
+            .new_context(backend, params)
+            .map_err(|e| EngineError::Load(format!("cannot create llama context: {e}")))
+    });
+    let ctx = match ctx {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            let _ = init_tx.send(Err(e));
+            return;
+        }
+    };
+    let _ = init_tx.send(Ok(()));
+    let mut sched = Scheduler {
+        shared: Arc::clone(shared),
+        ctx,
+        batch: LlamaBatch::new(cfg.batch_tokens as usize, 1),
+        free: (0..cfg.max_slots)
+            .rev()
+            .filter_map(|s| i32::try_from(s).ok())
+            .collect(),
+        active: Vec::new(),
+        lookahead: None,
+        disconnected: false,
+    };
+    while sched.admit(rx) {
+        sched.drop_cancelled();
+        sched.step();
+        sched.flush_and_retire();
+    }
+    tracing::debug!(model = %shared.info.name, "scheduler stopped");
+}
+
+/// One choice of a job = one llama.cpp sequence.
+struct Choice {
+    index: u32,
+    seq_id: i32,
+    sampler: Sampler,
+    utf8: Utf8Buffer,
+    stop: StopMatcher,
+    /// Tokens of this sequence in the KV cache.
+    n_past: i32,
+    /// Sampled token not yet decoded.
+    next: Option<LlamaToken>,
+    generated: u32,
+    done: bool,
+    pending_logprobs: Vec<TokenLogprob>,
+    batch_idx: Option<i32>,
+}
+
+struct Active {
+    req: Request,
+    /// Prompt tokens already in the KV cache of choice 0's sequence.
+    prefilled: usize,
+    /// Prompt tokens placed in the current batch.
+    in_batch: usize,
+    /// Batch index of the last prompt token when this step completes the prefill.
+    prefill_logits: Option<i32>,
+    choices: Vec<Choice>,
+    outbox: VecDeque<ChatEvent>,
+    failed: bool,
+}
+
+impl Active {
+    fn all_done(&self) -> bool {
+        self.failed || self.choices.iter().all(|c| c.done)
+    }
+}
+
+struct Scheduler<'m> {
+    shared: Arc<Shared>,
+    ctx: LlamaContext<'m>,
+    batch: LlamaBatch<'static>,
+    free: Vec<i32>,
+    active: Vec<Active>,
+    lookahead: Option<Request>,
+    disconnected: bool,
+}
+
+impl Scheduler<'_> {
+    /// Takes queued jobs while slots are free. Returns false when the engine is gone and
+    /// nothing is left to do.
+    fn admit(&mut self, rx: &Receiver<Request>) -> bool {
+        loop {
+            if self.lookahead.is_none() && !self.disconnected {
+                let next = if self.active.is_empty() {
+                    rx.recv().map_err(|_| ())
+                } else if self.active.iter().all(Active::all_done) {
+                    match rx.recv_timeout(DRAIN_POLL) {
+                        Ok(r) => Ok(r),
+                        Err(RecvTimeoutError::Timeout) => return true,
+                        Err(RecvTimeoutError::Disconnected) => Err(()),
+                    }
+                } else {
+                    match rx.try_recv() {
+                        Ok(r) => Ok(r),
+                        Err(TryRecvError::Empty) => return true,
+                        Err(TryRecvError::Disconnected) => Err(()),
+                    }
+                };
+                match next {
+                    Ok(r) => self.lookahead = Some(r),
+                    Err(()) => self.disconnected = true,
+                }
+            }
+            let Some(req) = self.lookahead.take() else {
+                return !(self.disconnected && self.active.is_empty());
+            };
+            if req.tx.is_closed() {
+                self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+            if self.free.len() < req.job.n as usize {
+                self.lookahead = Some(req);
+                return true;
+            }
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            self.start(req);
+        }
+    }
+
+    fn start(&mut self, req: Request) {
+        let n_vocab = self.shared.token_bytes.len();
+        let prompt_ids: Vec<u32> = req
+            .prompt
+            .iter()
+            .map(|t| u32::try_from(t.0).unwrap_or(0))
+            .collect();
+        let mut choices = Vec::with_capacity(req.job.n as usize);
+        for index in 0..req.job.n {
+            let Some(seq_id) = self.free.pop() else { break };
+            choices.push(Choice {
+                index,
+                seq_id,
+                sampler: Sampler::new(
+                    req.job.sampling.clone(),
+                    choice_seed(req.seed, index),
+                    n_vocab,
+                    &prompt_ids,
+                ),
+                utf8: Utf8Buffer::default(),
+                stop: StopMatcher::new(&req.job.stop),
+                n_past: 0,
+                next: None,
+                generated: 0,
+                done: false,
+                pending_logprobs: Vec::new(),
+                batch_idx: None,
+            });
+        }
+        tracing::trace!(
+            prompt_tokens = req.prompt.len(),
+            n = req.job.n,
+            "job admitted"
+        );
+        self.active.push(Active {
+            req,
+            prefilled: 0,
+            in_batch: 0,
+            prefill_logits: None,
+            choices,
+            outbox: VecDeque::new(),
+            failed: false,
+        });
+    }
+
+    fn release(&mut self, seq_id: i32) {
+        let _ = self
+            .ctx
+            .clear_kv_cache_seq(u32::try_from(seq_id).ok(), None, None);
+        self.free.push(seq_id);
+    }
+
+    fn drop_cancelled(&mut self) {
+        let mut i = 0;
+        while i < self.active.len() {
+            if self.active[i].req.tx.is_closed() {
+                let job = self.active.swap_remove(i);
+                for c in job.choices.iter().filter(|c| !c.done) {
+                    self.release(c.seq_id);
+                }
+                tracing::trace!("job cancelled");
+            } else {
+                i += 1;
+            }
+        }
+        // Keep admission order for fair prefill after swap_remove.
+        self.active.sort_by_key(|a| a.req.submitted);
+    }
+
+    /// Builds and decodes one batch, then samples every sequence that got logits.
+    fn step(&mut self) {
+        self.batch.clear();
+        let cap = self.shared.cfg.batch_tokens as usize;
+        let mut ok = true;
+        for job in &mut self.active {
+            job.in_batch = 0;
+            job.prefill_logits = None;
+            for c in &mut job.choices {
+                c.batch_idx = None;
+                if let (false, Some(tok)) = (c.done, c.next) {
+                    c.batch_idx = Some(self.batch.n_tokens());
+                    ok &= self.batch.add(tok, c.n_past, &[c.seq_id], true).is_ok();
+                }
+            }
+        }
+        let mut budget = cap.saturating_sub(usize::try_from(self.batch.n_tokens()).unwrap_or(cap));
+        for job in &mut self.active {
+            if budget == 0 {
+                break;
+            }
+            let remaining = job.req.prompt.len() - job.prefilled;
+            if remaining == 0 || job.failed {
+                continue;
+            }
+            let Some(seq) = job.choices.first().map(|c| c.seq_id) else {
+                continue;
+            };
+            let take = remaining.min(budget);
+            for i in job.prefilled..job.prefilled + take {
+                let last = i + 1 == job.req.prompt.len();
+                if last {
+                    job.prefill_logits = Some(self.batch.n_tokens());
+                }
+                let pos = i32::try_from(i).unwrap_or(i32::MAX);
+                ok &= self.batch.add(job.req.prompt[i], pos, &[seq], last).is_ok();
+            }
+            job.in_batch = take;
+            budget -= take;
+        }
+        if self.batch.n_tokens() == 0 {
+            return;
+        }
+        let result = if ok {
+            self.ctx.decode(&mut self.batch).map_err(|e| e.to_string())
+        } else {
+            Err("batch overflow".to_owned())
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "llama.cpp decode failed");
+            self.fail_batch(&format!("decode failed: {e}"));
+            return;
+        }
+        self.after_decode();
+    }
+
+    fn fail_batch(&mut self, msg: &str) {
+        let mut freed = Vec::new();
+        for job in &mut self.active {
+            let involved = job.in_batch > 0 || job.choices.iter().any(|c| c.batch_idx.is_some());
+            if !involved || job.failed {
+                continue;
+            }
+            job.failed = true;
+            job.outbox.push_back(ChatEvent::Error(msg.to_owned()));
+            for c in &mut job.choices {
+                if !c.done {
+                    c.done = true;
+                    freed.push(c.seq_id);
+                }
+            }
+        }
+        for seq in freed {
+            self.release(seq);
+        }
+    }
+
+    fn after_decode(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        let mut freed = Vec::new();
+        for job in &mut self.active {
+            for c in &mut job.choices {
+                if c.batch_idx.is_some() {
+                    c.n_past += 1;
+                    c.next = None;
+                }
+            }
+            if job.in_batch > 0 {
+                job.prefilled += job.in_batch;
+                if let Some(first) = job.choices.first_mut() {
+                    first.n_past = i32::try_from(job.prefilled).unwrap_or(i32::MAX);
+                }
+            }
+            if let Some(idx) = job.prefill_logits {
+                // Prompt done: share its KV with the other choices, all sample from its logits.
+                let (src, n_past) = match job.choices.first() {
+                    Some(c) => (c.seq_id, c.n_past),
+                    None => continue,
+                };
+                for c in job.choices.iter_mut().skip(1) {
+                    let _ = self.ctx.copy_kv_cache_seq(src, c.seq_id, None, None);
+                    c.n_past = n_past;
+                }
+                let logits = self.ctx.get_logits_ith(idx);
+                for c in &mut job.choices {
+                    let tok = c.sampler.sample(logits);
+                    on_token(
+                        &shared,
+                        &job.req,
+                        &mut job.outbox,
+                        c,
+                        tok,
+                        logits,
+                        &mut freed,
+                    );
+                }
+            } else {
+                for c in &mut job.choices {
+                    if let Some(idx) = c.batch_idx {
+                        let logits = self.ctx.get_logits_ith(idx);
+                        let tok = c.sampler.sample(logits);
+                        on_token(
+                            &shared,
+                            &job.req,
+                            &mut job.outbox,
+                            c,
+                            tok,
+                            logits,
+                            &mut freed,
+                        );
+                    }
+                }
+            }
+        }
+        for seq in freed {
+            self.release(seq);
+        }
+    }
+
+    /// Delivers buffered events; forgets jobs that are finished and delivered (or abandoned).
+    fn flush_and_retire(&mut self) {
+        let shared = &self.shared;
+        self.active.retain_mut(|job| {
+            while let Some(ev) = job.outbox.pop_front() {
+                match job.req.tx.try_send(ev) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(ev)) => {
+                        job.outbox.push_front(ev);
+                        break;
+                    }
+                    Err(TrySendError::Closed(_)) => {
+                        job.outbox.clear();
+                        break;
+                    }
+                }
+            }
+            let finished = job.all_done() && (job.outbox.is_empty() || job.req.tx.is_closed());
+            if finished {
+                let ms = job.req.submitted.elapsed().as_millis();
+                shared.record_job_time(u64::try_from(ms).unwrap_or(u64::MAX));
+            }
+            !finished
+        });
+    }
+}
+
+/// Handles one sampled token of one choice: streams text, detects the end.
+fn on_token(
+    shared: &Shared,
+    req: &Request,
+    outbox: &mut VecDeque<ChatEvent>,
+    c: &mut Choice,
+    id: u32,
+    logits: &[f32],
+    freed: &mut Vec<i32>,
+) {
+    let tok = LlamaToken::new(i32::try_from(id).unwrap_or(0));
+    if !req.job.ignore_eos && shared.is_eog(tok) {
+        finish(outbox, c, FinishReason::Stop, freed);
+        return;
+    }
+    c.sampler.accept(id);
+    c.generated += 1;
+    let bytes: &[u8] = shared
+        .token_bytes
+        .get(id as usize)
+        .map_or(&[], Vec::as_slice);
+    if let Some(k) = req.job.top_logprobs {
+        let (lp, top) = logprobs(logits, id, k as usize);
+        let entry = |t: u32| {
+            let b = shared
+                .token_bytes
+                .get(t as usize)
+                .cloned()
+                .unwrap_or_default();
+            (String::from_utf8_lossy(&b).into_owned(), b)
+        };
+        c.pending_logprobs.push(TokenLogprob {
+            token: String::from_utf8_lossy(bytes).into_owned(),
+            bytes: bytes.to_vec(),
+            logprob: lp,
+            top: top
+                .into_iter()
+                .map(|(t, l)| {
+                    let (s, b) = entry(t);
+                    (s, b, l)
+                })
+                .collect(),
+        });
+    }
+    let text = c.utf8.push(bytes);
+    match c.stop.push(&text) {
+        StopOutcome::Stopped(t) => {
+            emit(outbox, c, t);
+            c.pending_logprobs.clear();
+            finish(outbox, c, FinishReason::Stop, freed);
+            return;
+        }
+        StopOutcome::Continue(t) => emit(outbox, c, t),
+    }
+    if c.generated >= req.max_new {
+        finish(outbox, c, FinishReason::Length, freed);
+    } else {
+        c.next = Some(tok);
+    }
+}
+
+fn emit(outbox: &mut VecDeque<ChatEvent>, c: &mut Choice, text: String) {
+    if text.is_empty() {
+        return;
+    }
+    outbox.push_back(ChatEvent::Delta {
+        choice: c.index,
+        text,
+        logprobs: std::mem::take(&mut c.pending_logprobs),
+    });
+}
+
+/// Ends a choice: releases text held back for UTF-8 or stop matching (unless that completes
+/// a stop string), then reports the finish.
+fn finish(
+    outbox: &mut VecDeque<ChatEvent>,
+    c: &mut Choice,
+    mut reason: FinishReason,
+    freed: &mut Vec<i32>,
+) {
+    let tail = c.utf8.finish();
+    match c.stop.push(&tail) {
+        StopOutcome::Stopped(t) => {
+            emit(outbox, c, t);
+            reason = FinishReason::Stop;
+        }
+        StopOutcome::Continue(t) => {
+            let rest = c.stop.finish();
+            emit(outbox, c, t + &rest);
+        }
+    }
+    c.pending_logprobs.clear();
+    outbox.push_back(ChatEvent::Finished {
+        choice: c.index,
+        reason,
+        completion_tokens: c.generated,
+    });
+    c.done = true;
+    c.next = None;
+    freed.push(c.seq_id);
+}

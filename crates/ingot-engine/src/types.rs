@@ -1,0 +1,253 @@
+//! Public request, event and configuration types of the chat engine.
+
+use std::path::PathBuf;
+
+/// How to load one chat model and size its scheduler.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatEngineConfig {
+    /// Path of the GGUF file (weights, tokenizer and chat template).
+    pub model_path: PathBuf,
+    /// Context (prompt + completion tokens) of each sequence. Explicit so that memory use is
+    /// predictable: the KV cache holds `ctx_per_slot * max_slots` cells.
+    pub ctx_per_slot: u32,
+    /// Sequences decoded concurrently (continuous batching width). A job with `n` choices
+    /// occupies `n` slots.
+    pub max_slots: u32,
+    /// Jobs that may wait for a free slot before `submit` answers `QueueFull`.
+    pub queue_capacity: usize,
+    /// CPU threads for llama.cpp; `None` = all available cores.
+    pub threads: Option<u32>,
+    /// Most tokens per decode step: bounds the prefill chunk, so a long prompt is interleaved
+    /// with the decode steps of running sequences instead of stalling them.
+    pub batch_tokens: u32,
+    /// Jinja chat template overriding the GGUF's `tokenizer.chat_template`.
+    pub chat_template: Option<String>,
+}
+
+impl ChatEngineConfig {
+    /// A config with the defaults below for everything but the model path.
+    #[must_use]
+    pub fn new(model_path: impl Into<PathBuf>) -> Self {
+        Self {
+            model_path: model_path.into(),
+            ctx_per_slot: Self::DEFAULT_CTX_PER_SLOT,
+            max_slots: Self::DEFAULT_MAX_SLOTS,
+            queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
+            threads: None,
+            batch_tokens: Self::DEFAULT_BATCH_TOKENS,
+            chat_template: None,
+        }
+    }
+
+    /// Default context per sequence.
+    pub const DEFAULT_CTX_PER_SLOT: u32 = 4096;
+    /// Default number of concurrent sequences.
+    pub const DEFAULT_MAX_SLOTS: u32 = 4;
+    /// Default wait-queue length.
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 64;
+    /// Default tokens per decode step.
+    pub const DEFAULT_BATCH_TOKENS: u32 = 512;
+}
+
+/// What the engine knows about its loaded model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// `general.name` from the GGUF, or the file stem when absent.
+    pub name: String,
+    /// Context length the model was trained with.
+    pub n_ctx_train: u32,
+    /// Context available to one sequence.
+    pub ctx_per_slot: u32,
+    /// Concurrent sequences.
+    pub max_slots: u32,
+    /// Vocabulary size (valid token ids are `0..n_vocab`).
+    pub n_vocab: u32,
+    /// The GGUF file.
+    pub path: PathBuf,
+}
+
+/// One chat message, already flattened to text by the caller.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatMessage {
+    /// `system`, `developer`, `user`, `assistant`, `tool`…, passed to the template as is.
+    pub role: String,
+    /// Text content; `None` for an assistant message that only carries tool calls.
+    pub content: Option<String>,
+    /// Optional participant name.
+    pub name: Option<String>,
+    /// OpenAI-shaped tool calls of an assistant message. String `arguments` holding JSON are
+    /// parsed into objects before rendering (as vLLM does), since templates `tojson` them.
+    pub tool_calls: Option<serde_json::Value>,
+    /// For `tool` messages: the call this result answers.
+    pub tool_call_id: Option<String>,
+}
+
+impl ChatMessage {
+    /// A plain text message.
+    #[must_use]
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            content: Some(content.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// Sampling policy, applied by ingot's own sampler to the logits llama.cpp returns.
+///
+/// Order: logit bias → repetition penalty (prompt + output tokens) → presence/frequency
+/// penalties (output tokens, OpenAI semantics) → greedy argmax if `temperature == 0`, else
+/// temperature → top-k → top-p → min-p → random draw with the sequence's own RNG.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    /// 0 = greedy (argmax). Otherwise divides the logits.
+    pub temperature: f32,
+    /// Nucleus sampling mass in (0, 1]; 1 = off.
+    pub top_p: f32,
+    /// Keep the k most likely tokens; 0 = off.
+    pub top_k: u32,
+    /// Drop tokens whose probability is below `min_p` × the top probability; 0 = off.
+    pub min_p: f32,
+    /// vLLM/HF multiplicative penalty on tokens seen in prompt or output; 1 = off.
+    pub repetition_penalty: f32,
+    /// OpenAI additive penalty on tokens present in the output; 0 = off.
+    pub presence_penalty: f32,
+    /// OpenAI penalty × count of the token in the output; 0 = off.
+    pub frequency_penalty: f32,
+    /// Added to the logit of each token id.
+    pub logit_bias: Vec<(u32, f32)>,
+    /// Per-sequence RNG seed: same seed ⇒ same output whatever else runs. `None` = random.
+    pub seed: Option<u64>,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            min_p: 0.0,
+            repetition_penalty: 1.0,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            logit_bias: Vec::new(),
+            seed: None,
+        }
+    }
+}
+
+impl SamplingParams {
+    /// Greedy decoding (temperature 0, no penalties).
+    #[must_use]
+    pub fn greedy() -> Self {
+        Self {
+            temperature: 0.0,
+            ..Self::default()
+        }
+    }
+}
+
+/// One chat completion request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatJob {
+    /// The conversation, rendered with the model's chat template.
+    pub messages: Vec<ChatMessage>,
+    /// OpenAI-shaped tool list, passed to the template as `tools`.
+    pub tools: Option<serde_json::Value>,
+    /// Sampling policy.
+    pub sampling: SamplingParams,
+    /// Completion token limit; clamped to the room left in the sequence's context. `None` =
+    /// until the context is full.
+    pub max_tokens: Option<u32>,
+    /// Stop strings: generation ends before the first occurrence, which is not emitted.
+    pub stop: Vec<String>,
+    /// Number of choices (sequences), each with its own slot.
+    pub n: u32,
+    /// `Some(k)`: report each token's logprob with `k` alternatives.
+    pub top_logprobs: Option<u32>,
+    /// Extra template variables (`chat_template_kwargs`, e.g. `{"enable_thinking": false}`).
+    pub template_kwargs: Option<serde_json::Value>,
+    /// Keep generating through end-of-generation tokens (NIM/vLLM `ignore_eos`; benchmarks).
+    pub ignore_eos: bool,
+}
+
+impl ChatJob {
+    /// A job with one choice, default sampling and no limits.
+    #[must_use]
+    pub fn new(messages: Vec<ChatMessage>) -> Self {
+        Self {
+            messages,
+            tools: None,
+            sampling: SamplingParams::default(),
+            max_tokens: None,
+            stop: Vec::new(),
+            n: 1,
+            top_logprobs: None,
+            template_kwargs: None,
+            ignore_eos: false,
+        }
+    }
+}
+
+/// Why a choice ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// End-of-generation token or stop string.
+    Stop,
+    /// `max_tokens` or the sequence's context was reached.
+    Length,
+}
+
+/// Log probability of one generated token.
+///
+/// Logprobs are the log-softmax of the model's **raw** logits (before bias, penalties,
+/// temperature and truncation), as vLLM reports by default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    /// The token's text (lossy UTF-8 of `bytes`).
+    pub token: String,
+    /// The token's raw bytes (may be part of a multi-byte character).
+    pub bytes: Vec<u8>,
+    /// Its log probability.
+    pub logprob: f32,
+    /// The `k` most likely tokens at this step: (text, bytes, logprob), most likely first.
+    pub top: Vec<(String, Vec<u8>, f32)>,
+}
+
+/// One streamed event of a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatEvent {
+    /// New text for a choice (whole UTF-8 characters, never part of a stop string).
+    Delta {
+        /// Choice index, `0..n`.
+        choice: u32,
+        /// The text.
+        text: String,
+        /// Logprobs of the tokens this text completes (empty unless requested).
+        logprobs: Vec<TokenLogprob>,
+    },
+    /// A choice ended. Each choice gets exactly one.
+    Finished {
+        /// Choice index.
+        choice: u32,
+        /// Why it ended.
+        reason: FinishReason,
+        /// Tokens generated for this choice (the end-of-generation token not counted).
+        completion_tokens: u32,
+    },
+    /// The job failed after submission; no more events follow.
+    Error(String),
+}
+
+/// The caller's side of a submitted job.
+#[derive(Debug)]
+pub struct JobHandle {
+    /// Tokens in the rendered prompt.
+    pub prompt_tokens: u32,
+    /// Events in order; the channel closes after the last `Finished` (or after `Error`).
+    /// A channel that closes before every choice finished means the engine stopped (treat it
+    /// as an internal error). Dropping this receiver cancels the job: the scheduler frees its
+    /// sequences within one decode step.
+    pub events: tokio::sync::mpsc::Receiver<ChatEvent>,
+}
