@@ -1,0 +1,225 @@
+//! `ApiError`: every failure a client can see, with one exhaustive status mapping.
+//!
+//! `into_response` renders the hybrid envelope of `ingot_protocol::error` and stores the
+//! body in the response extensions; the request-id middleware fills in `requestId` and logs
+//! the error once.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ingot_protocol::chat::FieldError;
+use ingot_protocol::error::ErrorBody;
+
+/// A client-visible error.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// Missing or wrong API key.
+    #[error("Invalid or missing API key. Send `Authorization: Bearer <API key>`.")]
+    Unauthorized,
+    /// Unknown model id.
+    #[error("The model `{model}` does not exist. Check the model id (GET /v1/models lists them).")]
+    ModelNotFound {
+        /// The id asked for.
+        model: String,
+    },
+    /// The model exists but answers on another endpoint.
+    #[error("The model `{model}` is a {kind} model; send it to {endpoint}.")]
+    WrongEndpoint {
+        /// The id asked for.
+        model: String,
+        /// Its kind.
+        kind: &'static str,
+        /// Where it is served.
+        endpoint: &'static str,
+    },
+    /// No route at this path.
+    #[error("No route for {method} {path}. Check the URL: the API lives under /v1.")]
+    RouteNotFound {
+        /// Request method.
+        method: String,
+        /// Request path.
+        path: String,
+    },
+    /// Route exists, method does not.
+    #[error("Method {method} is not allowed on {path}.")]
+    MethodNotAllowed {
+        /// Request method.
+        method: String,
+        /// Request path.
+        path: String,
+    },
+    /// Body over the configured limit.
+    #[error("Request body is larger than the limit of {limit} bytes.")]
+    PayloadTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// Not `application/json`.
+    #[error("Expected `Content-Type: application/json`.")]
+    UnsupportedMediaType,
+    /// Body does not match the schema, or a field is out of range.
+    #[error("{}", .0.detail())]
+    Invalid(FieldError),
+    /// A semantic error NIM answers with 400 (e.g. a missing `input_type`).
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong.
+        message: String,
+        /// The field at fault.
+        param: Option<String>,
+    },
+    /// A known id whose kind has nothing to serve it.
+    #[error("The model `{model}` ({kind}) cannot be served: {reason}.")]
+    NoEngine {
+        /// The id asked for.
+        model: String,
+        /// Its kind.
+        kind: &'static str,
+        /// What is missing.
+        reason: String,
+    },
+    /// A queue is full.
+    #[error("The server is busy: {what}. Retry after {retry_after} s.")]
+    Overloaded {
+        /// Which queue.
+        what: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// Not ready yet.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an engine failure; the detail is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status. Exhaustive: a new variant must decide.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::ModelNotFound { .. } | ApiError::RouteNotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::WrongEndpoint { .. } | ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NoEngine { .. } => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn kind_and_code(&self) -> (&'static str, &'static str, Option<String>) {
+        match self {
+            ApiError::Unauthorized => ("authentication_error", "invalid_api_key", None),
+            ApiError::ModelNotFound { .. } => {
+                ("invalid_request_error", "model_not_found", Some("model".to_owned()))
+            }
+            ApiError::WrongEndpoint { .. } => {
+                ("invalid_request_error", "wrong_endpoint", Some("model".to_owned()))
+            }
+            ApiError::RouteNotFound { .. } => ("invalid_request_error", "not_found", None),
+            ApiError::MethodNotAllowed { .. } => {
+                ("invalid_request_error", "method_not_allowed", None)
+            }
+            ApiError::PayloadTooLarge { .. } => ("invalid_request_error", "payload_too_large", None),
+            ApiError::UnsupportedMediaType => {
+                ("invalid_request_error", "unsupported_media_type", None)
+            }
+            ApiError::Invalid(f) => ("invalid_request_error", "unprocessable_entity", f.param()),
+            ApiError::BadRequest { param, .. } => {
+                ("invalid_request_error", "bad_request", param.clone())
+            }
+            ApiError::NoEngine { .. } => ("not_implemented_error", "no_engine", Some("model".into())),
+            ApiError::Overloaded { .. } => ("rate_limit_error", "overloaded", None),
+            ApiError::Unavailable(_) => ("service_unavailable_error", "not_ready", None),
+            ApiError::Internal(_) => ("server_error", "internal_error", None),
+        }
+    }
+
+    /// The body without the request id.
+    pub fn body(&self) -> ErrorBody {
+        let status = self.status();
+        let (kind, code, param) = self.kind_and_code();
+        let detail = match self {
+            ApiError::Internal(_) => "The server hit an internal error; see its log.".to_owned(),
+            other => other.to_string(),
+        };
+        ErrorBody::new(
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("Error"),
+            detail,
+            kind,
+            param,
+            Some(code),
+        )
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Invalid(e)
+    }
+}
+
+/// What the middleware finds in the extensions of an error response.
+#[derive(Debug, Clone)]
+pub struct LoggedError {
+    /// The body to send, `requestId` still empty.
+    pub body: ErrorBody,
+    /// The full error, for the log (5xx details stay here).
+    pub log: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
+        let status = self.status();
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let mut resp = (status, json).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        match &self {
+            ApiError::Unauthorized => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="nim", error="invalid_token""#),
+                );
+            }
+            ApiError::Overloaded { retry_after, .. } => {
+                if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                    h.insert(header::RETRY_AFTER, v);
+                }
+            }
+            _ => {}
+        }
+        resp.extensions_mut().insert(LoggedError {
+            body,
+            log: self.to_string(),
+        });
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_details_are_not_sent() {
+        let b = ApiError::Internal("secret path /x".into()).body();
+        assert!(!b.message().contains("secret"));
+        assert_eq!(b.status, 500);
+    }
+
+    #[test]
+    fn unauthorized_mentions_the_api_key() {
+        let b = ApiError::Unauthorized.body();
+        assert_eq!(b.title, "Unauthorized");
+        assert!(b.message().contains("API key"));
+    }
+}

@@ -1,0 +1,172 @@
+//! ingot's HTTP server as a library: [`app`] builds the router, [`serve`] runs it on a
+//! bound listener until shutdown, [`load_engines`] loads the local models.
+//!
+//! # Layout
+//! - [`config`]: the typed configuration tree.
+//! - [`state`]: shared state, engine load status, the live catalog.
+//! - [`error`]: `ApiError` and its one status mapping.
+//! - [`extract`]: the JSON extractor that turns bad bodies into 413/415/422.
+//! - [`middleware`]: request ids, error logging, authentication.
+//! - [`routes`]: one module per endpoint.
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod routes;
+pub mod sse;
+pub mod state;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use ingot_embed::{Embedder, EmbedderConfig};
+use ingot_engine::{ChatEngine, ChatEngineConfig};
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use state::AppState;
+use state::{LoadState, ModelKindSlot};
+
+/// The router with every route and middleware.
+pub fn app(state: AppState) -> Router {
+    let limit = state.config().body_limit;
+    let v1 = Router::new()
+        .route("/models", get(routes::models::list))
+        .route("/models/{*id}", get(routes::models::get_one))
+        .route("/chat/completions", post(routes::chat::completions))
+        .route("/embeddings", post(routes::embeddings::create))
+        .route("/genai/microsoft/trellis", post(routes::trellis::generate))
+        .route("/infer", post(routes::trellis::generate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::require_api_key,
+        ));
+    let health = Router::new()
+        .route("/v1/health/live", get(routes::health::live))
+        .route("/v1/health/ready", get(routes::health::ready));
+    Router::new()
+        .nest("/v1", v1)
+        .merge(health)
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(middleware::request_id))
+        .with_state(state)
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` resolves, then drains connections.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    if state.keys().is_empty() {
+        tracing::warn!("no API keys configured: every request is accepted without authentication");
+    }
+    tracing::info!("listening on {addr}");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Loads the configured local models on blocking threads, recording each one's state.
+/// Returns when all are loaded or failed.
+pub async fn load_engines(state: AppState) {
+    let cfg = state.config().clone();
+    let e = state.engines();
+    if cfg.chat.enabled {
+        e.set(ModelKindSlot::Chat, LoadState::Loading);
+    }
+    if cfg.embeddings.enabled {
+        e.set(ModelKindSlot::General, LoadState::Loading);
+        if cfg.model_path(&cfg.embeddings.multilingual).exists() {
+            e.set(ModelKindSlot::Multilingual, LoadState::Loading);
+        } else {
+            tracing::info!(
+                "multilingual embedding model not installed ({}); baai/bge-m3 needs it: run scripts/setup-models.sh --multilingual",
+                cfg.model_path(&cfg.embeddings.multilingual).display()
+            );
+        }
+    }
+    let chat = {
+        let state = state.clone();
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || {
+            if !cfg.chat.enabled {
+                return;
+            }
+            let path = cfg.model_path(&cfg.chat.model);
+            let res = if path.exists() {
+                let mut c = ChatEngineConfig::new(&path);
+                c.ctx_per_slot = cfg.chat.ctx_per_slot;
+                c.max_slots = cfg.chat.max_slots;
+                c.queue_capacity = cfg.chat.queue_capacity;
+                c.threads = (cfg.chat.threads > 0).then_some(cfg.chat.threads);
+                ChatEngine::load(c).map_err(|e| e.to_string())
+            } else {
+                Err(format!(
+                    "{} not found; run scripts/setup-models.sh",
+                    path.display()
+                ))
+            };
+            finish(&state, ModelKindSlot::Chat, res, |e| state.engines().chat.set(e).is_ok());
+        })
+    };
+    let embed = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || {
+            if !cfg.embeddings.enabled {
+                return;
+            }
+            let ecfg = EmbedderConfig {
+                queue_capacity: cfg.embeddings.queue_capacity,
+                ..EmbedderConfig::default()
+            };
+            let dir = cfg.model_path(&cfg.embeddings.general);
+            let res = Embedder::load_minilm(&dir, &ecfg)
+                .map_err(|e| format!("{}: {e}; run scripts/setup-models.sh", dir.display()));
+            finish(&state, ModelKindSlot::General, res, |m| {
+                state.engines().general.set(m).is_ok()
+            });
+            let dir = cfg.model_path(&cfg.embeddings.multilingual);
+            if dir.exists() {
+                let res = Embedder::load_e5(&dir, &ecfg).map_err(|e| format!("{}: {e}", dir.display()));
+                finish(&state, ModelKindSlot::Multilingual, res, |m| {
+                    state.engines().multilingual.set(m).is_ok()
+                });
+            }
+        })
+    };
+    for task in [chat, embed] {
+        if let Err(e) = task.await {
+            tracing::error!("model loading task failed: {e}");
+        }
+    }
+}
+
+fn finish<T>(
+    state: &AppState,
+    slot: ModelKindSlot,
+    res: Result<T, String>,
+    store: impl FnOnce(T) -> bool,
+) {
+    match res {
+        Ok(engine) => {
+            store(engine);
+            tracing::info!("{slot:?} model loaded");
+            state.engines().set(slot, LoadState::Ready);
+        }
+        Err(e) => {
+            tracing::error!("{slot:?} model failed to load: {e}");
+            state.engines().set(slot, LoadState::Failed(e));
+        }
+    }
+}

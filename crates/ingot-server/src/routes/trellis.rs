@@ -1,0 +1,71 @@
+//! `POST /v1/genai/microsoft/trellis` and `POST /v1/infer`: 3D assets from the local
+//! procedural preview engine (wire-spec §4).
+
+use axum::Json;
+use axum::extract::State;
+use base64::Engine as _;
+use ingot_gen3d::{Gen3dError, Gen3dParams, OutputFormat as Fmt};
+use ingot_protocol::chat::FieldError;
+use ingot_protocol::trellis::{OutputFormat, TrellisMode, TrellisRequest, TrellisResponse};
+
+use crate::error::ApiError;
+use crate::extract::AppJson;
+use crate::state::AppState;
+
+/// Generates one asset; both response shapes are returned.
+pub async fn generate(
+    State(_state): State<AppState>,
+    AppJson(req): AppJson<TrellisRequest>,
+) -> Result<Json<TrellisResponse>, ApiError> {
+    let job = req.validate()?;
+    let image = match (job.mode, &job.image) {
+        (TrellisMode::Image, Some(url)) => Some(decode_data_url(url)?),
+        _ => None,
+    };
+    let seed = if job.seed == 0 {
+        // 0 asks for a random seed; the one used is reported in `artifacts[0].seed`.
+        (uuid::Uuid::new_v4().as_u128() as u64 % 4_294_967_295).max(1)
+    } else {
+        job.seed
+    };
+    let params = Gen3dParams {
+        prompt: if job.mode == TrellisMode::Text { job.prompt.clone() } else { None },
+        image,
+        seed,
+        steps: (job.ss_steps + job.slat_steps) / 2,
+        no_texture: job.no_texture,
+        format: match job.format {
+            OutputFormat::Glb => Fmt::Glb,
+            OutputFormat::Stl => Fmt::Stl,
+        },
+    };
+    let asset = tokio::task::spawn_blocking(move || ingot_gen3d::generate(&params))
+        .await
+        .map_err(|e| ApiError::Internal(format!("3D task failed: {e}")))?
+        .map_err(gen3d_error)?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&asset.bytes);
+    Ok(Json(TrellisResponse::new(b64, job.format, seed)))
+}
+
+fn decode_data_url(url: &str) -> Result<Vec<u8>, ApiError> {
+    let data = url
+        .split_once(";base64,")
+        .map(|(_, d)| d)
+        .ok_or_else(|| ApiError::Invalid(FieldError::new("image", "image must be a base64 data URL")))?;
+    base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .map_err(|e| ApiError::Invalid(FieldError::new("image", format!("invalid base64: {e}"))))
+}
+
+fn gen3d_error(e: Gen3dError) -> ApiError {
+    match e {
+        Gen3dError::EmptyInput => ApiError::Invalid(FieldError::new(
+            "",
+            "Input needs to be either image or prompt",
+        )),
+        Gen3dError::ImageDecode(_) | Gen3dError::ImageTooLarge { .. } => {
+            ApiError::Invalid(FieldError::new("image", e.to_string()))
+        }
+        other => ApiError::Internal(other.to_string()),
+    }
+}

@@ -1,0 +1,248 @@
+//! Shared state: configuration, keys, and the local engines as they load.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ingot_core::{Catalog, ModelKind, Served};
+use ingot_embed::Embedder;
+use ingot_engine::ChatEngine;
+
+use crate::config::Config;
+
+/// Load state of one local engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadState {
+    /// Not configured.
+    Disabled,
+    /// Loading in the background.
+    Loading,
+    /// Loaded.
+    Ready,
+    /// Failed; the reason names the file or error.
+    Failed(String),
+}
+
+/// The local engines.
+pub struct Engines {
+    /// The GGUF chat model.
+    pub chat: OnceLock<ChatEngine>,
+    /// all-MiniLM-L6-v2.
+    pub general: OnceLock<Embedder>,
+    /// multilingual-e5-small.
+    pub multilingual: OnceLock<Embedder>,
+    status: Mutex<[(ModelKindSlot, LoadState); 3]>,
+}
+
+/// Which engine a load status belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKindSlot {
+    /// Chat.
+    Chat,
+    /// General embeddings.
+    General,
+    /// Multilingual embeddings.
+    Multilingual,
+}
+
+impl Engines {
+    fn new() -> Self {
+        Self {
+            status: Mutex::new([
+                (ModelKindSlot::Chat, LoadState::Disabled),
+                (ModelKindSlot::General, LoadState::Disabled),
+                (ModelKindSlot::Multilingual, LoadState::Disabled),
+            ]),
+            chat: OnceLock::new(),
+            general: OnceLock::new(),
+            multilingual: OnceLock::new(),
+        }
+    }
+
+    /// Records a slot's state.
+    pub fn set(&self, slot: ModelKindSlot, state: LoadState) {
+        if let Ok(mut s) = self.status.lock() {
+            for (k, v) in s.iter_mut() {
+                if *k == slot {
+                    *v = state.clone();
+                }
+            }
+        }
+    }
+
+    /// A slot's state.
+    pub fn get(&self, slot: ModelKindSlot) -> LoadState {
+        self.status
+            .lock()
+            .ok()
+            .and_then(|s| s.iter().find(|(k, _)| *k == slot).map(|(_, v)| v.clone()))
+            .unwrap_or(LoadState::Disabled)
+    }
+}
+
+struct Inner {
+    config: Config,
+    keys: Vec<Vec<u8>>,
+    engines: Engines,
+}
+
+/// Cheap-to-clone handle on everything a handler needs.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    /// State for a configuration; engines are loaded by [`crate::load_engines`].
+    pub fn new(config: Config) -> Self {
+        let keys = config
+            .api_keys
+            .iter()
+            .filter(|k| !k.is_empty())
+            .map(|k| k.as_bytes().to_vec())
+            .collect();
+        Self(Arc::new(Inner {
+            config,
+            keys,
+            engines: Engines::new(),
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// Accepted API keys (empty = open).
+    pub fn keys(&self) -> &[Vec<u8>] {
+        &self.0.keys
+    }
+
+    /// The engines.
+    pub fn engines(&self) -> &Engines {
+        &self.0.engines
+    }
+
+    /// Whether every configured local model has loaded.
+    pub fn readiness(&self) -> Result<(), String> {
+        let e = self.engines();
+        let mut waiting = Vec::new();
+        for (slot, name) in [
+            (ModelKindSlot::Chat, "chat"),
+            (ModelKindSlot::General, "embeddings"),
+            (ModelKindSlot::Multilingual, "multilingual embeddings"),
+        ] {
+            match e.get(slot) {
+                LoadState::Loading => waiting.push(format!("{name} model loading")),
+                LoadState::Failed(r) => waiting.push(format!("{name} model failed: {r}")),
+                LoadState::Disabled | LoadState::Ready => {}
+            }
+        }
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(waiting.join("; "))
+        }
+    }
+
+    /// What serves an id of `kind` right now.
+    fn served(&self, kind: ModelKind, id: &str) -> Served {
+        let e = self.engines();
+        let engine_state = |slot: ModelKindSlot, what: &str| match e.get(slot) {
+            LoadState::Disabled => Served::Missing {
+                reason: format!("the local {what} engine is disabled in the config and no upstream is configured"),
+            },
+            LoadState::Loading => Served::Missing {
+                reason: format!("the local {what} model is still loading"),
+            },
+            LoadState::Failed(r) => Served::Missing {
+                reason: format!("the local {what} model failed to load ({r})"),
+            },
+            LoadState::Ready => Served::Missing {
+                reason: "engine state changed".to_owned(),
+            },
+        };
+        match kind {
+            ModelKind::Chat => match e.chat.get() {
+                Some(_) => Served::Local {
+                    weights: self.config().chat.id.clone(),
+                },
+                None => engine_state(ModelKindSlot::Chat, "chat"),
+            },
+            ModelKind::Embedding => {
+                let multilingual = id == "baai/bge-m3" || id.contains("e5");
+                let (cell, slot) = if multilingual {
+                    (&e.multilingual, ModelKindSlot::Multilingual)
+                } else {
+                    (&e.general, ModelKindSlot::General)
+                };
+                match cell.get() {
+                    Some(m) => Served::Local {
+                        weights: m.info().name.clone(),
+                    },
+                    None => engine_state(slot, "embedding"),
+                }
+            }
+            ModelKind::Gen3d => Served::Local {
+                weights: GEN3D_ROOT.to_owned(),
+            },
+            ModelKind::VisionChat => Served::Missing {
+                reason: "this build has no local vision engine yet and no upstream is configured for it".to_owned(),
+            },
+            ModelKind::Other => Served::Missing {
+                reason: "there is no local engine for this kind of model and no upstream is configured".to_owned(),
+            },
+        }
+    }
+
+    /// The catalog as it stands: the reference's ids plus the local models' own ids first.
+    pub fn catalog(&self) -> Catalog {
+        let mut c = Catalog::reference(|_| Served::Missing {
+            reason: String::new(),
+        });
+        let ids: Vec<(String, ModelKind)> =
+            c.entries().iter().map(|e| (e.id.clone(), e.kind)).collect();
+        for (id, kind) in ids {
+            let served = self.served(kind, &id);
+            if let Some(e) = c.get_mut(&id) {
+                e.served = served;
+            }
+        }
+        let e = self.engines();
+        let mut local = Vec::new();
+        if let Some(chat) = e.chat.get() {
+            let id = self.config().chat.id.clone();
+            c.insert(local_entry(&id, ModelKind::Chat, u64::from(chat.info().ctx_per_slot)));
+            local.push(id);
+        }
+        for m in [e.general.get(), e.multilingual.get()].into_iter().flatten() {
+            let id = m.info().name.clone();
+            let mut entry = local_entry(&id, ModelKind::Embedding, m.info().max_tokens as u64);
+            entry.symmetry = Some(ingot_core::EmbedSymmetry::Symmetric);
+            c.insert(entry);
+            local.push(id);
+        }
+        if let Some(chat) = e.chat.get() {
+            for id in ingot_core::catalog::CHAT_IDS {
+                if let Some(entry) = c.get_mut(id) {
+                    entry.max_model_len = Some(u64::from(chat.info().ctx_per_slot));
+                }
+            }
+        }
+        let refs: Vec<&str> = local.iter().map(String::as_str).collect();
+        c.put_first(&refs);
+        c
+    }
+}
+
+/// `root` of the 3D id: the procedural preview engine.
+pub const GEN3D_ROOT: &str = "ingot/gen3d-procedural-preview";
+
+fn local_entry(id: &str, kind: ModelKind, len: u64) -> ingot_core::CatalogEntry {
+    ingot_core::CatalogEntry {
+        id: id.to_owned(),
+        kind,
+        owned_by: ingot_core::catalog::owner(id),
+        symmetry: None,
+        served: Served::Local {
+            weights: id.to_owned(),
+        },
+        max_model_len: Some(len),
+    }
+}
