@@ -1,0 +1,21 @@
+# Shared settings for the project's scripts; sourced, not run.
+# Build outputs and downloaded files live outside the clone so fresh clones reuse them.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ingot/target}"
+export INGOT_MODEL_DIR="${INGOT_MODEL_DIR:-$HOME/.cache/ingot/models}"
+INGOT_CACHE="${INGOT_CACHE:-$HOME/.cache/ingot}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Debian packages the build needs (llama.cpp is compiled from source with cmake and clang).
+ensure_debian_packages() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}
+
+BUILD_PACKAGES=(cmake clang libclang-dev)

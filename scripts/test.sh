@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test: rustfmt check, clippy, the cargo tests (unit, integration, real-model),
+# and the end-to-end tests through openai-python and langchain-nvidia-ai-endpoints.
+# Installs what is missing first (Debian packages, model files, the glTF validator, a
+# Python venv with pinned clients). Quick when nothing changed.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+
+ensure_debian_packages "${BUILD_PACKAGES[@]}" unzip
+command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm
+python3 -c 'import ensurepip, venv' 2>/dev/null || ensure_debian_packages python3-venv
+scripts/setup-models.sh --multilingual
+export INGOT_GLTF_VALIDATOR="$(scripts/gltf-validator.sh)"
+# Tests that need model files or tools fail (instead of skipping) when they are missing.
+export INGOT_REQUIRE_MODELS=1 INGOT_REQUIRE_TOOLS=1
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --release --locked --workspace --all-targets -- -D warnings
+log "cargo test"
+cargo test --release --locked --workspace
+cargo build --release --locked -p ingot-cli
+
+VENV="$INGOT_CACHE/e2e-venv"
+REQS="$ROOT/e2e/requirements.txt"
+if ! cmp -s "$REQS" "$VENV/.requirements" 2>/dev/null; then
+  log "installing the end-to-end clients into $VENV"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQS"
+  cp "$REQS" "$VENV/.requirements"
+fi
+log "end-to-end tests (openai-python, langchain-nvidia-ai-endpoints)"
+INGOT_BIN="$CARGO_TARGET_DIR/release/ingot" "$VENV/bin/python" -m pytest -q e2e
