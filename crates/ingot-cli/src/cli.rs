@@ -51,7 +51,12 @@ pub struct ServeArgs {
     pub model_dir: Option<PathBuf>,
     /// Comma-separated API keys; when set, every /v1 route needs `Authorization: Bearer KEY`.
     /// Without keys the server accepts every request (and warns at start).
-    #[arg(long, env = "INGOT_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long,
+        env = "INGOT_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub api_keys: Option<Vec<String>>,
     /// Largest request body in bytes; larger bodies get 413 [default: 67108864 (64 MiB)].
     #[arg(long, env = "INGOT_BODY_LIMIT")]

@@ -29,7 +29,9 @@ fn main() -> anyhow::Result<()> {
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("ingot_server=info,ingot=info,warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -65,7 +67,11 @@ fn resolve_config(args: &ServeArgs) -> anyhow::Result<Config> {
         cfg.model_dir.clone_from(v);
     }
     if let Some(v) = &args.api_keys {
-        cfg.api_keys = v.iter().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect();
+        cfg.api_keys = v
+            .iter()
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty())
+            .collect();
     }
     if let Some(v) = args.body_limit {
         cfg.body_limit = v;

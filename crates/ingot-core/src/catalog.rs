@@ -246,9 +246,7 @@ impl Catalog {
 
 /// The organisation part of an id (`meta` of `meta/llama…`), or `ingot` for bare ids.
 pub fn owner(id: &str) -> String {
-    id.split_once('/')
-        .map_or("ingot", |(o, _)| o)
-        .to_owned()
+    id.split_once('/').map_or("ingot", |(o, _)| o).to_owned()
 }
 
 #[cfg(test)]
@@ -258,7 +256,11 @@ mod tests {
     #[test]
     fn reference_catalog_has_every_id_once_and_typed() {
         let c = Catalog::reference(|_| Served::Missing { reason: "x".into() });
-        let n = CHAT_IDS.len() + VISION_IDS.len() + EMBEDDING_IDS.len() + GEN3D_IDS.len() + OTHER_IDS.len();
+        let n = CHAT_IDS.len()
+            + VISION_IDS.len()
+            + EMBEDDING_IDS.len()
+            + GEN3D_IDS.len()
+            + OTHER_IDS.len();
         assert_eq!(c.entries().len(), n);
         assert_eq!(c.get("baai/bge-m3").unwrap().kind, ModelKind::Embedding);
         assert_eq!(c.get("microsoft/trellis").unwrap().kind, ModelKind::Gen3d);
@@ -272,6 +274,9 @@ mod tests {
         c.put_first(&["microsoft/trellis", "baai/bge-m3"]);
         assert_eq!(c.entries()[0].id, "microsoft/trellis");
         assert_eq!(c.entries()[1].id, "baai/bge-m3");
-        assert_eq!(c.get("meta/llama-3.1-8b-instruct").unwrap().kind, ModelKind::Chat);
+        assert_eq!(
+            c.get("meta/llama-3.1-8b-instruct").unwrap().kind,
+            ModelKind::Chat
+        );
     }
 }

@@ -82,8 +82,7 @@ impl Serialize for EmbeddingInput {
 
 impl<'de> Deserialize<'de> for EmbeddingInput {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        const SHAPE: &str =
-            "input must be a string, an array of strings, an array of token ids, or an array of arrays of token ids";
+        const SHAPE: &str = "input must be a string, an array of strings, an array of token ids, or an array of arrays of token ids";
         let v = Value::deserialize(d)?;
         let bad = || de::Error::custom(SHAPE);
         match v {
@@ -207,13 +206,19 @@ impl EmbeddingRequest {
             }
             EmbeddingInput::TokenBatches(v) => {
                 if let Some(i) = v.iter().position(Vec::is_empty) {
-                    return Err(FieldError::new(&format!("input.{i}"), "token list cannot be empty"));
+                    return Err(FieldError::new(
+                        &format!("input.{i}"),
+                        "token list cannot be empty",
+                    ));
                 }
             }
             _ => {}
         }
         if self.dimensions == Some(0) {
-            return Err(FieldError::new("dimensions", "Input should be greater than or equal to 1"));
+            return Err(FieldError::new(
+                "dimensions",
+                "Input should be greater than or equal to 1",
+            ));
         }
         Ok(())
     }
@@ -322,14 +327,24 @@ mod tests {
 
     #[test]
     fn validation() {
-        let r = |s: &str| serde_json::from_str::<EmbeddingRequest>(s).unwrap().validate();
+        let r = |s: &str| {
+            serde_json::from_str::<EmbeddingRequest>(s)
+                .unwrap()
+                .validate()
+        };
         assert!(r(r#"{"model":"m","input":""}"#).is_err());
         assert_eq!(
-            r(r#"{"model":"m","input":["a",""]}"#).unwrap_err().param().as_deref(),
+            r(r#"{"model":"m","input":["a",""]}"#)
+                .unwrap_err()
+                .param()
+                .as_deref(),
             Some("input.1")
         );
         assert!(r(r#"{"model":"m","input":[]}"#).is_err());
-        let many = format!(r#"{{"model":"m","input":[{}]}}"#, vec!["\"x\""; 2049].join(","));
+        let many = format!(
+            r#"{{"model":"m","input":[{}]}}"#,
+            vec!["\"x\""; 2049].join(",")
+        );
         assert!(r(&many).is_err());
         assert!(r(r#"{"model":"m","input":["a"],"input_type":"query","truncate":"END"}"#).is_ok());
         assert!(

@@ -104,13 +104,22 @@ impl TrellisRequest {
         let image = self.image.as_deref().filter(|i| !i.is_empty());
         let mode = match (self.mode, prompt, image) {
             (_, None, None) => {
-                return Err(FieldError::new("", "Input needs to be either image or prompt"));
+                return Err(FieldError::new(
+                    "",
+                    "Input needs to be either image or prompt",
+                ));
             }
             (Some(TrellisMode::Text), None, _) => {
-                return Err(FieldError::new("prompt", "mode is text but no prompt was given"));
+                return Err(FieldError::new(
+                    "prompt",
+                    "mode is text but no prompt was given",
+                ));
             }
             (Some(TrellisMode::Image), _, None) => {
-                return Err(FieldError::new("image", "mode is image but no image was given"));
+                return Err(FieldError::new(
+                    "image",
+                    "mode is image but no image was given",
+                ));
             }
             (Some(m), _, _) => m,
             (None, _, Some(_)) => TrellisMode::Image,
@@ -125,39 +134,54 @@ impl TrellisRequest {
                 ));
             }
         }
-        if let Some(img) = image {
-            if !img.starts_with("data:image/") || !img.contains(";base64,") {
-                return Err(FieldError::new(
-                    "image",
-                    "image must be a data URL: data:image/<png|jpeg|webp>;base64,<data>",
-                ));
-            }
+        if let Some(img) = image
+            && (!img.starts_with("data:image/") || !img.contains(";base64,"))
+        {
+            return Err(FieldError::new(
+                "image",
+                "image must be a data URL: data:image/<png|jpeg|webp>;base64,<data>",
+            ));
         }
-        for (loc, v) in [("ss_cfg_scale", self.ss_cfg_scale), ("slat_cfg_scale", self.slat_cfg_scale)] {
-            if let Some(x) = v {
-                if !(0.0..=10.0).contains(&x) {
-                    return Err(FieldError::new(loc, format!("Input should be in [0, 10], got {x}")));
-                }
+        for (loc, v) in [
+            ("ss_cfg_scale", self.ss_cfg_scale),
+            ("slat_cfg_scale", self.slat_cfg_scale),
+        ] {
+            if let Some(x) = v
+                && !(0.0..=10.0).contains(&x)
+            {
+                return Err(FieldError::new(
+                    loc,
+                    format!("Input should be in [0, 10], got {x}"),
+                ));
             }
         }
         for (loc, v) in [
             ("ss_sampling_steps", self.ss_sampling_steps),
             ("slat_sampling_steps", self.slat_sampling_steps),
         ] {
-            if let Some(x) = v {
-                if !(10..=50).contains(&x) {
-                    return Err(FieldError::new(loc, format!("Input should be in [10, 50], got {x}")));
-                }
+            if let Some(x) = v
+                && !(10..=50).contains(&x)
+            {
+                return Err(FieldError::new(
+                    loc,
+                    format!("Input should be in [10, 50], got {x}"),
+                ));
             }
         }
-        if let Some(s) = self.samples {
-            if s != 1 {
-                return Err(FieldError::new("samples", format!("only 1 sample is supported, got {s}")));
-            }
+        if let Some(s) = self.samples
+            && s != 1
+        {
+            return Err(FieldError::new(
+                "samples",
+                format!("only 1 sample is supported, got {s}"),
+            ));
         }
         let seed = match self.seed {
             Some(s) if s < 0 => {
-                return Err(FieldError::new("seed", "Input should be greater than or equal to 0"));
+                return Err(FieldError::new(
+                    "seed",
+                    "Input should be greater than or equal to 0",
+                ));
             }
             Some(s) => s.unsigned_abs(),
             None => 0,
@@ -238,18 +262,26 @@ mod tests {
     use super::*;
 
     fn v(s: &str) -> Result<TrellisJob, FieldError> {
-        serde_json::from_str::<TrellisRequest>(s).unwrap().validate()
+        serde_json::from_str::<TrellisRequest>(s)
+            .unwrap()
+            .validate()
     }
 
     #[test]
     fn empty_body_is_rejected_with_nims_message() {
         let e = v("{}").unwrap_err();
-        assert!(e.message.contains("Input needs to be either image or prompt"));
+        assert!(
+            e.message
+                .contains("Input needs to be either image or prompt")
+        );
     }
 
     #[test]
     fn mode_is_inferred_and_ranges_checked() {
-        assert_eq!(v(r#"{"prompt":"A wooden chair","seed":42}"#).unwrap().mode, TrellisMode::Text);
+        assert_eq!(
+            v(r#"{"prompt":"A wooden chair","seed":42}"#).unwrap().mode,
+            TrellisMode::Text
+        );
         let j = v(r#"{"image":"data:image/png;base64,iVBO","output_format":"stl"}"#).unwrap();
         assert_eq!((j.mode, j.format), (TrellisMode::Image, OutputFormat::Stl));
         for bad in [
@@ -265,6 +297,9 @@ mod tests {
         }
         let long = format!(r#"{{"prompt":"{}"}}"#, "a".repeat(78));
         assert_eq!(v(&long).unwrap_err().param().as_deref(), Some("prompt"));
-        assert!(serde_json::from_str::<TrellisRequest>(r#"{"prompt":"x","output_format":"obj"}"#).is_err());
+        assert!(
+            serde_json::from_str::<TrellisRequest>(r#"{"prompt":"x","output_format":"obj"}"#)
+                .is_err()
+        );
     }
 }

@@ -116,17 +116,23 @@ impl ApiError {
     fn kind_and_code(&self) -> (&'static str, &'static str, Option<String>) {
         match self {
             ApiError::Unauthorized => ("authentication_error", "invalid_api_key", None),
-            ApiError::ModelNotFound { .. } => {
-                ("invalid_request_error", "model_not_found", Some("model".to_owned()))
-            }
-            ApiError::WrongEndpoint { .. } => {
-                ("invalid_request_error", "wrong_endpoint", Some("model".to_owned()))
-            }
+            ApiError::ModelNotFound { .. } => (
+                "invalid_request_error",
+                "model_not_found",
+                Some("model".to_owned()),
+            ),
+            ApiError::WrongEndpoint { .. } => (
+                "invalid_request_error",
+                "wrong_endpoint",
+                Some("model".to_owned()),
+            ),
             ApiError::RouteNotFound { .. } => ("invalid_request_error", "not_found", None),
             ApiError::MethodNotAllowed { .. } => {
                 ("invalid_request_error", "method_not_allowed", None)
             }
-            ApiError::PayloadTooLarge { .. } => ("invalid_request_error", "payload_too_large", None),
+            ApiError::PayloadTooLarge { .. } => {
+                ("invalid_request_error", "payload_too_large", None)
+            }
             ApiError::UnsupportedMediaType => {
                 ("invalid_request_error", "unsupported_media_type", None)
             }
@@ -134,7 +140,9 @@ impl ApiError {
             ApiError::BadRequest { param, .. } => {
                 ("invalid_request_error", "bad_request", param.clone())
             }
-            ApiError::NoEngine { .. } => ("not_implemented_error", "no_engine", Some("model".into())),
+            ApiError::NoEngine { .. } => {
+                ("not_implemented_error", "no_engine", Some("model".into()))
+            }
             ApiError::Overloaded { .. } => ("rate_limit_error", "overloaded", None),
             ApiError::Unavailable(_) => ("service_unavailable_error", "not_ready", None),
             ApiError::Internal(_) => ("server_error", "internal_error", None),
@@ -182,7 +190,10 @@ impl IntoResponse for ApiError {
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut resp = (status, json).into_response();
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         match &self {
             ApiError::Unauthorized => {
                 h.insert(

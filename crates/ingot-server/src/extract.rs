@@ -88,7 +88,12 @@ mod tests {
             br#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#,
         )
         .unwrap_err();
-        assert!(e.detail().starts_with("body -> messages -> 0 -> role: unknown variant `wizard`"), "{}", e.detail());
+        assert!(
+            e.detail()
+                .starts_with("body -> messages -> 0 -> role: unknown variant `wizard`"),
+            "{}",
+            e.detail()
+        );
         assert_eq!(e.param().as_deref(), Some("messages.0.role"));
     }
 

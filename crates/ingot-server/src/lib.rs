@@ -117,7 +117,9 @@ pub async fn load_engines(state: AppState) {
                     path.display()
                 ))
             };
-            finish(&state, ModelKindSlot::Chat, res, |e| state.engines().chat.set(e).is_ok());
+            finish(&state, ModelKindSlot::Chat, res, |e| {
+                state.engines().chat.set(e).is_ok()
+            });
         })
     };
     let embed = {
@@ -138,7 +140,8 @@ pub async fn load_engines(state: AppState) {
             });
             let dir = cfg.model_path(&cfg.embeddings.multilingual);
             if dir.exists() {
-                let res = Embedder::load_e5(&dir, &ecfg).map_err(|e| format!("{}: {e}", dir.display()));
+                let res =
+                    Embedder::load_e5(&dir, &ecfg).map_err(|e| format!("{}: {e}", dir.display()));
                 finish(&state, ModelKindSlot::Multilingual, res, |m| {
                     state.engines().multilingual.set(m).is_ok()
                 });

@@ -31,7 +31,8 @@ pub async fn request_id(req: Request, next: Next) -> Response {
         if let Ok(json) = serde_json::to_vec(&body) {
             let (parts, _) = resp.into_parts();
             resp = Response::from_parts(parts, axum::body::Body::from(json));
-            resp.headers_mut().remove(axum::http::header::CONTENT_LENGTH);
+            resp.headers_mut()
+                .remove(axum::http::header::CONTENT_LENGTH);
         }
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -57,9 +58,9 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
         });
     let ok = presented.is_some_and(|p| {
         // Check every key so the time taken does not reveal which one matched.
-        keys.iter()
-            .fold(0u8, |acc, k| acc | u8::from(bool::from(k.as_slice().ct_eq(p.as_bytes()))))
-            == 1
+        keys.iter().fold(0u8, |acc, k| {
+            acc | u8::from(bool::from(k.as_slice().ct_eq(p.as_bytes())))
+        }) == 1
     });
     if ok {
         next.run(req).await

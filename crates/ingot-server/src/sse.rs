@@ -25,7 +25,10 @@ mod tests {
 
     #[test]
     fn framing_is_exact() {
-        assert_eq!(&event(&serde_json::json!({"a":"x\ny"}))[..], b"data: {\"a\":\"x\\ny\"}\n\n");
+        assert_eq!(
+            &event(&serde_json::json!({"a":"x\ny"}))[..],
+            b"data: {\"a\":\"x\\ny\"}\n\n"
+        );
         assert_eq!(&done()[..], b"data: [DONE]\n\n");
     }
 }

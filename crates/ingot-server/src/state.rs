@@ -146,7 +146,9 @@ impl AppState {
         let e = self.engines();
         let engine_state = |slot: ModelKindSlot, what: &str| match e.get(slot) {
             LoadState::Disabled => Served::Missing {
-                reason: format!("the local {what} engine is disabled in the config and no upstream is configured"),
+                reason: format!(
+                    "the local {what} engine is disabled in the config and no upstream is configured"
+                ),
             },
             LoadState::Loading => Served::Missing {
                 reason: format!("the local {what} model is still loading"),
@@ -183,10 +185,14 @@ impl AppState {
                 weights: GEN3D_ROOT.to_owned(),
             },
             ModelKind::VisionChat => Served::Missing {
-                reason: "this build has no local vision engine yet and no upstream is configured for it".to_owned(),
+                reason:
+                    "this build has no local vision engine yet and no upstream is configured for it"
+                        .to_owned(),
             },
             ModelKind::Other => Served::Missing {
-                reason: "there is no local engine for this kind of model and no upstream is configured".to_owned(),
+                reason:
+                    "there is no local engine for this kind of model and no upstream is configured"
+                        .to_owned(),
             },
         }
     }
@@ -208,10 +214,17 @@ impl AppState {
         let mut local = Vec::new();
         if let Some(chat) = e.chat.get() {
             let id = self.config().chat.id.clone();
-            c.insert(local_entry(&id, ModelKind::Chat, u64::from(chat.info().ctx_per_slot)));
+            c.insert(local_entry(
+                &id,
+                ModelKind::Chat,
+                u64::from(chat.info().ctx_per_slot),
+            ));
             local.push(id);
         }
-        for m in [e.general.get(), e.multilingual.get()].into_iter().flatten() {
+        for m in [e.general.get(), e.multilingual.get()]
+            .into_iter()
+            .flatten()
+        {
             let id = m.info().name.clone();
             let mut entry = local_entry(&id, ModelKind::Embedding, m.info().max_tokens as u64);
             entry.symmetry = Some(ingot_core::EmbedSymmetry::Symmetric);

@@ -168,7 +168,9 @@ impl<'de> Deserialize<'de> for ContentPart {
             name: &'static str,
         ) -> Result<T, E> {
             let v = obj.remove(name).ok_or_else(|| {
-                E::custom(format_args!("`{kind}` content part is missing field `{name}`"))
+                E::custom(format_args!(
+                    "`{kind}` content part is missing field `{name}`"
+                ))
             })?;
             serde_json::from_value(v)
                 .map_err(|e| E::custom(format_args!("`{kind}` content part, `{name}`: {e}")))

@@ -83,25 +83,54 @@ impl ChatCompletionRequest {
         range("temperature", self.temperature, 0.0, 2.0, false)?;
         range("top_p", self.top_p, 0.0, 1.0, true)?;
         range("presence_penalty", self.presence_penalty, -2.0, 2.0, false)?;
-        range("frequency_penalty", self.frequency_penalty, -2.0, 2.0, false)?;
+        range(
+            "frequency_penalty",
+            self.frequency_penalty,
+            -2.0,
+            2.0,
+            false,
+        )?;
         range("min_p", self.min_p, 0.0, 1.0, false)?;
-        range("repetition_penalty", self.repetition_penalty, 0.0, 2.0, true)?;
+        range(
+            "repetition_penalty",
+            self.repetition_penalty,
+            0.0,
+            2.0,
+            true,
+        )?;
         if let Some(nv) = &self.nvext {
             range("nvext.min_p", nv.min_p, 0.0, 1.0, false)?;
-            range("nvext.repetition_penalty", nv.repetition_penalty, 0.0, 2.0, true)?;
+            range(
+                "nvext.repetition_penalty",
+                nv.repetition_penalty,
+                0.0,
+                2.0,
+                true,
+            )?;
         }
         for (loc, v) in [
             ("max_tokens", self.max_tokens),
             ("max_completion_tokens", self.max_completion_tokens),
         ] {
             if v == Some(0) {
-                return Err(FieldError::new(loc, "Input should be greater than or equal to 1"));
+                return Err(FieldError::new(
+                    loc,
+                    "Input should be greater than or equal to 1",
+                ));
             }
         }
         match self.n {
-            Some(0) => return Err(FieldError::new("n", "Input should be greater than or equal to 1")),
+            Some(0) => {
+                return Err(FieldError::new(
+                    "n",
+                    "Input should be greater than or equal to 1",
+                ));
+            }
             Some(n) if n > 128 => {
-                return Err(FieldError::new("n", "Input should be less than or equal to 128"))
+                return Err(FieldError::new(
+                    "n",
+                    "Input should be less than or equal to 128",
+                ));
             }
             _ => {}
         }
@@ -192,7 +221,11 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(e.param().as_deref(), Some("temperature"));
-        assert!(e.detail().starts_with("body -> temperature: Input should be in [0, 2]"), "{e}");
+        assert!(
+            e.detail()
+                .starts_with("body -> temperature: Input should be in [0, 2]"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -219,7 +252,9 @@ mod tests {
 
     #[test]
     fn message_shapes() {
-        let e = req(r#"{"model":"m","messages":[{"role":"user"}]}"#).validate().unwrap_err();
+        let e = req(r#"{"model":"m","messages":[{"role":"user"}]}"#)
+            .validate()
+            .unwrap_err();
         assert_eq!(e.param().as_deref(), Some("messages.0.content"));
         req(r#"{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c","content":"18C"}]}"#)
             .validate()

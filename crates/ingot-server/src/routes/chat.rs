@@ -28,7 +28,11 @@ pub async fn completions(
     AppJson(req): AppJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     req.validate()?;
-    let entry = resolve(&state, &req.model, &[ModelKind::Chat, ModelKind::VisionChat])?;
+    let entry = resolve(
+        &state,
+        &req.model,
+        &[ModelKind::Chat, ModelKind::VisionChat],
+    )?;
     if entry.kind == ModelKind::VisionChat {
         return Err(missing(&entry));
     }
@@ -46,7 +50,9 @@ pub async fn completions(
     if req.is_stream() {
         Ok(stream(meta, handle.events, req.include_usage()))
     } else {
-        collect(meta, handle.events).await.map(|r| axum::Json(r).into_response())
+        collect(meta, handle.events)
+            .await
+            .map(|r| axum::Json(r).into_response())
     }
 }
 
@@ -109,7 +115,10 @@ fn to_job(req: &ChatCompletionRequest) -> Result<ChatJob, ApiError> {
     let mut logit_bias = Vec::new();
     for (tok, bias) in req.logit_bias.iter().flatten() {
         let id = tok.parse::<u32>().map_err(|_| {
-            ApiError::Invalid(FieldError::new(&format!("logit_bias.{tok}"), "not a token id"))
+            ApiError::Invalid(FieldError::new(
+                &format!("logit_bias.{tok}"),
+                "not a token id",
+            ))
         })?;
         logit_bias.push((id, *bias));
     }
@@ -198,16 +207,25 @@ async fn collect(
     meta: Meta,
     mut events: tokio::sync::mpsc::Receiver<ChatEvent>,
 ) -> Result<ChatCompletionResponse, ApiError> {
-    let mut choices: BTreeMap<u32, ChoiceAcc> = (0..meta.n).map(|i| (i, ChoiceAcc::default())).collect();
+    let mut choices: BTreeMap<u32, ChoiceAcc> =
+        (0..meta.n).map(|i| (i, ChoiceAcc::default())).collect();
     let mut finished = 0;
     while let Some(ev) = events.recv().await {
         match ev {
-            ChatEvent::Delta { choice, text, logprobs: lp } => {
+            ChatEvent::Delta {
+                choice,
+                text,
+                logprobs: lp,
+            } => {
                 let c = choices.entry(choice).or_default();
                 c.text.push_str(&text);
                 c.logprobs.extend(logprobs(lp));
             }
-            ChatEvent::Finished { choice, reason, completion_tokens } => {
+            ChatEvent::Finished {
+                choice,
+                reason,
+                completion_tokens,
+            } => {
                 let c = choices.entry(choice).or_default();
                 c.finish = Some(finish(reason));
                 c.tokens = completion_tokens;
@@ -217,7 +235,9 @@ async fn collect(
         }
     }
     if finished < meta.n {
-        return Err(ApiError::Internal("the chat engine stopped before finishing".into()));
+        return Err(ApiError::Internal(
+            "the chat engine stopped before finishing".into(),
+        ));
     }
     let completion_tokens = choices.values().map(|c| c.tokens).sum();
     Ok(ChatCompletionResponse {
@@ -236,7 +256,7 @@ async fn collect(
                     tool_calls: None,
                     reasoning_content: None,
                 },
-                logprobs: meta.logprobs.then(|| ChoiceLogprobs {
+                logprobs: meta.logprobs.then_some(ChoiceLogprobs {
                     content: Some(c.logprobs),
                     refusal: None,
                 }),
@@ -264,7 +284,12 @@ fn stream(
         system_fingerprint: None,
     };
     let choice = |index: u32, delta: Delta, lp: Option<ChoiceLogprobs>, f: Option<FinishReason>| {
-        ChunkChoice { index, delta, logprobs: lp, finish_reason: f }
+        ChunkChoice {
+            index,
+            delta,
+            logprobs: lp,
+            finish_reason: f,
+        }
     };
     let n = meta.n;
     let want_lp = meta.logprobs;
@@ -274,7 +299,11 @@ fn stream(
             sse::event(&chunk(
                 vec![choice(
                     i,
-                    Delta { role: Some(Role::Assistant), content: Some(String::new()), ..Delta::default() },
+                    Delta {
+                        role: Some(Role::Assistant),
+                        content: Some(String::new()),
+                        ..Delta::default()
+                    },
                     None,
                     None,
                 )],
@@ -310,7 +339,11 @@ fn stream(
                         return Some((Bytes::from(out), (events, finished, tokens, true)));
                     };
                     let bytes = match ev {
-                        ChatEvent::Delta { choice: i, text, logprobs: lp } => {
+                        ChatEvent::Delta {
+                            choice: i,
+                            text,
+                            logprobs: lp,
+                        } => {
                             if text.is_empty() && lp.is_empty() {
                                 continue;
                             }
@@ -319,11 +352,23 @@ fn stream(
                                 refusal: None,
                             });
                             sse::event(&chunk(
-                                vec![choice(i, Delta { content: Some(text), ..Delta::default() }, lp, None)],
+                                vec![choice(
+                                    i,
+                                    Delta {
+                                        content: Some(text),
+                                        ..Delta::default()
+                                    },
+                                    lp,
+                                    None,
+                                )],
                                 None,
                             ))
                         }
-                        ChatEvent::Finished { choice: i, reason, completion_tokens } => {
+                        ChatEvent::Finished {
+                            choice: i,
+                            reason,
+                            completion_tokens,
+                        } => {
                             finished += 1;
                             tokens += completion_tokens;
                             sse::event(&chunk(
@@ -348,9 +393,14 @@ fn stream(
             }
         },
     ));
-    let mut resp = Response::new(Body::from_stream(body.map(Ok::<_, std::convert::Infallible>)));
+    let mut resp = Response::new(Body::from_stream(
+        body.map(Ok::<_, std::convert::Infallible>),
+    ));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp

@@ -41,25 +41,31 @@ pub async fn create(
     }
     let engines = state.engines();
     let multilingual = entry.root() != entry.id
-        && engines.multilingual.get().is_some_and(|m| m.info().name == entry.root());
+        && engines
+            .multilingual
+            .get()
+            .is_some_and(|m| m.info().name == entry.root());
     let engine = if multilingual {
         engines.multilingual.get()
     } else {
-        engines.general.get().filter(|m| m.info().name == entry.root())
+        engines
+            .general
+            .get()
+            .filter(|m| m.info().name == entry.root())
     }
     .ok_or_else(|| missing(&entry))?;
     let dims = engine.info().dims;
-    if let Some(d) = req.dimensions {
-        if usize::try_from(d).ok() != Some(dims) {
-            return Err(ApiError::BadRequest {
-                message: format!(
-                    "`{}` is served by {}, which has a fixed size of {dims}; `dimensions` must be absent or {dims}",
-                    req.model,
-                    engine.info().name
-                ),
-                param: Some("dimensions".to_owned()),
-            });
-        }
+    if let Some(d) = req.dimensions
+        && usize::try_from(d).ok() != Some(dims)
+    {
+        return Err(ApiError::BadRequest {
+            message: format!(
+                "`{}` is served by {}, which has a fixed size of {dims}; `dimensions` must be absent or {dims}",
+                req.model,
+                engine.info().name
+            ),
+            param: Some("dimensions".to_owned()),
+        });
     }
     let inputs: Vec<EmbedInput> = match req.input {
         EmbeddingInput::Text(t) => vec![EmbedInput::Text(t)],

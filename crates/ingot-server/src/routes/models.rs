@@ -10,7 +10,12 @@ use crate::state::AppState;
 /// Every known id, local models first.
 pub async fn list(State(state): State<AppState>) -> Json<ModelList> {
     Json(ModelList::new(
-        state.catalog().entries().iter().map(|e| e.to_model()).collect(),
+        state
+            .catalog()
+            .entries()
+            .iter()
+            .map(|e| e.to_model())
+            .collect(),
     ))
 }
 

@@ -29,7 +29,11 @@ pub async fn generate(
         job.seed
     };
     let params = Gen3dParams {
-        prompt: if job.mode == TrellisMode::Text { job.prompt.clone() } else { None },
+        prompt: if job.mode == TrellisMode::Text {
+            job.prompt.clone()
+        } else {
+            None
+        },
         image,
         seed,
         steps: (job.ss_steps + job.slat_steps) / 2,
@@ -48,10 +52,9 @@ pub async fn generate(
 }
 
 fn decode_data_url(url: &str) -> Result<Vec<u8>, ApiError> {
-    let data = url
-        .split_once(";base64,")
-        .map(|(_, d)| d)
-        .ok_or_else(|| ApiError::Invalid(FieldError::new("image", "image must be a base64 data URL")))?;
+    let data = url.split_once(";base64,").map(|(_, d)| d).ok_or_else(|| {
+        ApiError::Invalid(FieldError::new("image", "image must be a base64 data URL"))
+    })?;
     base64::engine::general_purpose::STANDARD
         .decode(data.trim())
         .map_err(|e| ApiError::Invalid(FieldError::new("image", format!("invalid base64: {e}"))))
