@@ -5,7 +5,7 @@
 #   bench/chat/run.sh [--threads N] [--n-predict N] [--repeat N] [--streams N] [--http BASE_URL MODEL]
 #
 # Env: INGOT_MODEL_DIR (default ~/.cache/ingot/models), CARGO_TARGET_DIR (default
-# ~/.cache/ingot-target), BENCH_VENV (default ~/.cache/ingot/bench-venv; created and
+# ~/.cache/ingot/target, shared with the tests), BENCH_VENV (default ~/.cache/ingot/bench-venv; created and
 # llama-cpp-python installed there when missing: compiles llama.cpp, 10-15 minutes on 2 cores;
 # LLAMA_CPP_CMAKE_ARGS overrides its CMake flags, default -DGGML_NATIVE=OFF).
 # Extra environment for the engine build via ENGINE_ENV, e.g. an AVX-512 build of ggml
@@ -18,7 +18,7 @@ root="$(cd "$here/../.." && pwd)"
 LLAMA_CPP_PYTHON_VERSION="0.3.36"
 model_dir="${INGOT_MODEL_DIR:-$HOME/.cache/ingot/models}"
 model="$model_dir/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ingot-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ingot/target}"
 venv="${BENCH_VENV:-$HOME/.cache/ingot/bench-venv}"
 threads="$(nproc)"; n_predict=128; repeat=3; streams=1; http_url=""; http_model=""
 while [ $# -gt 0 ]; do

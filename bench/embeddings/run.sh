@@ -13,7 +13,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/root/.cache/ingot-target-embed}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ingot/target}"
 (cd "$root" && cargo build --release -p ingot-embed --example embed_bench)
 export INGOT_EMBED_BENCH="$CARGO_TARGET_DIR/release/examples/embed_bench"
 py="${ST_PYTHON:-/root/.cache/ingot/st-venv/bin/python}"
