@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// ingot: the NVIDIA NIM API, self-hosted, in one binary.
 #[derive(Debug, Parser)]
@@ -21,6 +21,217 @@ pub enum Command {
     /// Settings come from, in order of precedence: flags, environment variables, the TOML
     /// file given by --config, built-in defaults. Unknown keys in the file are rejected.
     Serve(ServeArgs),
+    /// Chat with a text model (streams to the terminal). An attached --image picks a vision model.
+    Chat(ChatArgs),
+    /// Ask a vision model about images (files or URLs) or a video.
+    Vision(VisionArgs),
+    /// Embed texts and print the vectors.
+    Embed(EmbedArgs),
+    /// Generate a 3D asset (GLB or STL) from a prompt or an image with microsoft/trellis.
+    #[command(name = "3d")]
+    Gen3d(Gen3dArgs),
+    /// List the models the server offers.
+    Models(ModelsArgs),
+    /// Print a shell completion script (e.g. `ingot completions bash > /etc/bash_completion.d/ingot`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Where the client commands send requests.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// Base URL of the API, e.g. http://127.0.0.1:8000/v1 for a local `ingot serve`
+    /// [default: https://integrate.api.nvidia.com/v1; 3D: https://ai.api.nvidia.com/v1].
+    #[arg(long, env = "NVIDIA_BASE_URL")]
+    pub base_url: Option<String>,
+    /// API key sent as `Authorization: Bearer KEY`.
+    #[arg(long, env = "NVIDIA_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Retries on connection errors, 408, 409, 429 and 5xx.
+    #[arg(long, default_value_t = 2)]
+    pub max_retries: u32,
+    /// Print the raw JSON responses (stream chunks as JSON lines).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Use-case flags: each picks a model from the reference's selection tables when --model is absent.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct UseCaseArgs {
+    /// Fast, cost-effective model.
+    #[arg(long)]
+    pub fast: bool,
+    /// Highest-quality model.
+    #[arg(long)]
+    pub quality: bool,
+    /// Model for complex reasoning.
+    #[arg(long)]
+    pub reasoning: bool,
+    /// Model for code generation.
+    #[arg(long)]
+    pub code: bool,
+    /// Vision model for OCR, documents and several images.
+    #[arg(long)]
+    pub ocr: bool,
+}
+
+/// Sampling and output options shared by `chat` and `vision`.
+#[derive(Debug, Clone, Args)]
+pub struct GenerationArgs {
+    /// Model id [default: picked by the use-case flags and attachments].
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// System prompt.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Largest number of tokens to generate.
+    #[arg(long, default_value_t = 1024)]
+    pub max_tokens: u32,
+    /// Sampling temperature, 0 to 2 (0 = greedy).
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling mass, (0, 1].
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Same seed, same output.
+    #[arg(long)]
+    pub seed: Option<i64>,
+    /// Wait for the whole answer instead of streaming it.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// The use case.
+    #[command(flatten)]
+    pub use_case: UseCaseArgs,
+}
+
+/// `ingot chat`.
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Where requests go.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The prompt; read from standard input when absent.
+    pub prompt: Option<String>,
+    /// Attach an image (file or URL); a vision model answers.
+    #[arg(long)]
+    pub image: Vec<String>,
+    /// Generation options.
+    #[command(flatten)]
+    pub generation: GenerationArgs,
+}
+
+/// `ingot vision`.
+#[derive(Debug, Args)]
+pub struct VisionArgs {
+    /// Where requests go.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Images (files, http(s) or data: URLs), then optionally the question
+    /// [default question: "Describe this image."].
+    #[arg(required_unless_present = "video")]
+    pub inputs: Vec<String>,
+    /// A video (file or URL) instead of images; one per request.
+    #[arg(long)]
+    pub video: Option<String>,
+    /// Largest size of an image sent inline, in bytes; larger images are downscaled.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    pub max_image_bytes: usize,
+    /// Generation options.
+    #[command(flatten)]
+    pub generation: GenerationArgs,
+}
+
+/// Output format of `ingot embed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmbedFormat {
+    /// One JSON array of vectors.
+    Json,
+    /// One JSON object per input: {"index","text","embedding"}.
+    Jsonl,
+    /// One row of numbers per input.
+    Csv,
+}
+
+/// `input_type` of asymmetric embedding models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputTypeArg {
+    /// Search queries.
+    Query,
+    /// Documents to search.
+    Passage,
+}
+
+/// `ingot embed`.
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// Where requests go.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Texts to embed; `-` (or nothing) reads one text per line from standard input.
+    pub texts: Vec<String>,
+    /// Model id [default: nvidia/nv-embed-v1; --multilingual: baai/bge-m3].
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// Multilingual model.
+    #[arg(long)]
+    pub multilingual: bool,
+    /// query or passage (required by asymmetric models such as nvidia/nv-embed-v1).
+    #[arg(long, value_enum, default_value_t = InputTypeArg::Query)]
+    pub input_type: InputTypeArg,
+    /// Output length, where the model supports it.
+    #[arg(long)]
+    pub dimensions: Option<u32>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = EmbedFormat::Json)]
+    pub format: EmbedFormat,
+}
+
+/// 3D output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Gen3dFormat {
+    /// Binary glTF with texture.
+    Glb,
+    /// Binary STL (geometry only).
+    Stl,
+}
+
+/// `ingot 3d`.
+#[derive(Debug, Args)]
+pub struct Gen3dArgs {
+    /// Where requests go.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// What to make (at most 77 characters).
+    #[arg(required_unless_present = "image")]
+    pub prompt: Option<String>,
+    /// Make it from this image (a file) instead.
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// Output file [default: out.glb or out.stl].
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Gen3dFormat::Glb)]
+    pub format: Gen3dFormat,
+    /// Seed; 0 picks a random one.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Sampling steps, 10-50 (more = more detail, slower).
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Skip texturing.
+    #[arg(long)]
+    pub no_texture: bool,
+}
+
+/// `ingot models`.
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Where requests go.
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// Log output format.

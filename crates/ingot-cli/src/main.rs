@@ -1,145 +1,39 @@
-//! The `ingot` binary.
+//! The `ingot` binary: `ingot serve` runs the server; `chat`, `vision`, `embed`, `3d` and
+//! `models` are clients of any NIM-compatible API (the hosted NVIDIA API by default, a local
+//! `ingot serve` with `--base-url http://127.0.0.1:8000/v1`).
+//!
+//! Exit codes: 0 success; 1 any other failure; 2 bad command line; 3 authentication (401/403:
+//! check NVIDIA_API_KEY); 4 not found (404: check the model id and URL); 5 invalid request
+//! (400/413/415/422); 6 rate limited (429, after the retries); 7 server error (5xx);
+//! 8 connection failure or timeout.
 
 mod cli;
+mod commands;
+mod exit;
+mod select;
+mod serve;
+mod spinner;
 
-use std::path::PathBuf;
+use std::process::ExitCode;
 
-use anyhow::Context as _;
-use clap::Parser as _;
-use ingot_server::{AppState, Config};
-use tracing_subscriber::EnvFilter;
+use clap::{CommandFactory as _, Parser as _};
 
-use cli::{Cli, Command, LogFormat, ServeArgs};
+use cli::{Cli, Command};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => {
-            init_logging(args.log_format);
-            let config = resolve_config(&args)?;
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?
-                .block_on(serve(config))
-        }
-    }
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("ingot_server=info,ingot=info,warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
-}
-
-/// Defaults, then the file, then env and flags (clap already ranks flags over env).
-fn resolve_config(args: &ServeArgs) -> anyhow::Result<Config> {
-    let (mut cfg, file_sets_model_dir) = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading config file {}", path.display()))?;
-            let cfg = Config::from_toml(&text)
-                .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?;
-            let sets = text
-                .parse::<toml::Table>()
-                .map(|t| t.contains_key("model_dir"))
-                .unwrap_or(false);
-            (cfg, sets)
-        }
-        None => (Config::default(), false),
-    };
-    if !file_sets_model_dir {
-        cfg.model_dir = default_model_dir();
-    }
-    if let Some(v) = &args.host {
-        cfg.host.clone_from(v);
-    }
-    if let Some(v) = args.port {
-        cfg.port = v;
-    }
-    if let Some(v) = &args.model_dir {
-        cfg.model_dir.clone_from(v);
-    }
-    if let Some(v) = &args.api_keys {
-        cfg.api_keys = v
-            .iter()
-            .map(|k| k.trim().to_owned())
-            .filter(|k| !k.is_empty())
-            .collect();
-    }
-    if let Some(v) = args.body_limit {
-        cfg.body_limit = v;
-    }
-    if let Some(v) = args.chat_ctx_per_slot {
-        cfg.chat.ctx_per_slot = v;
-    }
-    if let Some(v) = args.chat_max_slots {
-        cfg.chat.max_slots = v;
-    }
-    if let Some(v) = args.chat_queue {
-        cfg.chat.queue_capacity = v;
-    }
-    if args.no_chat {
-        cfg.chat.enabled = false;
-    }
-    if args.no_embeddings {
-        cfg.embeddings.enabled = false;
-    }
-    Ok(cfg)
-}
-
-fn default_model_dir() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(".cache/ingot/models")
-}
-
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let addr = format!("{}:{}", config.host, config.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    let state = AppState::new(config);
-    let loader = tokio::spawn(ingot_server::load_engines(state.clone()));
-    ingot_server::serve(listener, state, shutdown_signal())
-        .await
-        .context("serving")?;
-    loader.abort();
-    tracing::info!("shut down");
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!("cannot listen for ctrl-c: {e}");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
+        Command::Serve(args) => match serve::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
+                eprintln!("error: {e:#}");
+                ExitCode::from(exit::OTHER)
             }
+        },
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "ingot", &mut std::io::stdout());
+            ExitCode::SUCCESS
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        command => commands::run(command),
     }
-    tracing::info!("shutdown signal received, draining connections");
 }

@@ -1,0 +1,408 @@
+//! The client commands: `chat`, `vision`, `embed`, `3d` and `models`, over `ingot-client`.
+
+use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use futures::StreamExt as _;
+use ingot_client::{Client, ClientConfig, ClientError};
+use ingot_protocol::chat::{
+    ChatCompletionRequest, ChatMessage, ContentPart, ImageUrl, MediaUrl, MessageContent, Role,
+};
+use ingot_protocol::embeddings::{EmbeddingInput, EmbeddingRequest, EncodingFormat, InputType};
+use ingot_protocol::trellis::{OutputFormat, TrellisRequest};
+
+use crate::cli::{
+    ChatArgs, ClientArgs, Command, EmbedArgs, EmbedFormat, Gen3dArgs, Gen3dFormat, GenerationArgs,
+    InputTypeArg, ModelsArgs, UseCaseArgs, VisionArgs,
+};
+use crate::select::{self, UseCase};
+use crate::{exit, spinner};
+
+/// A failure of a client command: an API error (mapped to its exit code) or anything else.
+enum Failure {
+    Client(ClientError),
+    Other(anyhow::Error),
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Failure::Client(e)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+type Result<T> = std::result::Result<T, Failure>;
+
+/// Runs one client command on a fresh runtime and maps its outcome to an exit code.
+pub fn run(command: Command) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(exit::OTHER);
+        }
+    };
+    let outcome = rt.block_on(async move {
+        match command {
+            Command::Chat(a) => chat(a).await,
+            Command::Vision(a) => vision(a).await,
+            Command::Embed(a) => embed(a).await,
+            Command::Gen3d(a) => gen3d(a).await,
+            Command::Models(a) => models(a).await,
+            Command::Serve(_) | Command::Completions { .. } => Ok(()),
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Client(e)) => {
+            let (code, msg) = exit::describe(&e);
+            eprintln!("error: {msg}");
+            ExitCode::from(code)
+        }
+        Err(Failure::Other(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit::OTHER)
+        }
+    }
+}
+
+fn client(args: &ClientArgs) -> Result<Client> {
+    let mut cfg = ClientConfig::from_env();
+    if let Some(url) = &args.base_url {
+        cfg = cfg.with_base_url(url);
+    }
+    if let Some(key) = &args.api_key {
+        cfg.api_key = Some(key.clone());
+    }
+    cfg.max_retries = args.max_retries;
+    Ok(Client::new(cfg)?)
+}
+
+fn use_case(u: UseCaseArgs) -> UseCase {
+    UseCase {
+        fast: u.fast,
+        quality: u.quality,
+        reasoning: u.reasoning,
+        code: u.code,
+        ocr: u.ocr,
+        multilingual: false,
+    }
+}
+
+/// An image argument as a URL: http(s) and data URLs as they are, files as data URLs
+/// (downscaled to fit `max_bytes`).
+fn image_ref(arg: &str, max_bytes: usize) -> Result<String> {
+    if is_url(arg) {
+        return Ok(arg.to_owned());
+    }
+    Ok(ingot_client::image_data_url(Path::new(arg), max_bytes)?)
+}
+
+fn video_ref(arg: &str) -> Result<String> {
+    if is_url(arg) {
+        return Ok(arg.to_owned());
+    }
+    Ok(ingot_client::video_data_url(Path::new(arg))?)
+}
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("data:")
+}
+
+fn read_stdin() -> Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("reading standard input")?;
+    Ok(s)
+}
+
+async fn chat(a: ChatArgs) -> Result<()> {
+    let prompt = match a.prompt {
+        Some(p) => p,
+        None => read_stdin()?,
+    };
+    if prompt.trim().is_empty() {
+        return Err(
+            anyhow::anyhow!("empty prompt: pass it as an argument or on standard input").into(),
+        );
+    }
+    let images = a
+        .image
+        .iter()
+        .map(|i| image_ref(i, 4 * 1024 * 1024))
+        .collect::<Result<Vec<_>>>()?;
+    let model = a.generation.model.clone().unwrap_or_else(|| {
+        select::chat_or_vision(use_case(a.generation.use_case), images.len(), false).to_owned()
+    });
+    let content = if images.is_empty() {
+        MessageContent::Text(prompt)
+    } else {
+        media_content(prompt, &images, None)
+    };
+    generate(&a.client, &a.generation, model, content).await
+}
+
+async fn vision(a: VisionArgs) -> Result<()> {
+    // Every input that is a URL or an existing file is an image; a trailing other word is
+    // the question.
+    let mut inputs = a.inputs.clone();
+    let question = match inputs.last() {
+        Some(last) if !is_url(last) && !Path::new(last).exists() => inputs.pop(),
+        _ => None,
+    };
+    let question = question.unwrap_or_else(|| {
+        if a.video.is_some() {
+            "Describe this video."
+        } else {
+            "Describe this image."
+        }
+        .to_owned()
+    });
+    let images = inputs
+        .iter()
+        .map(|i| image_ref(i, a.max_image_bytes))
+        .collect::<Result<Vec<_>>>()?;
+    let video = a.video.as_deref().map(video_ref).transpose()?;
+    if images.is_empty() && video.is_none() {
+        return Err(anyhow::anyhow!("no image or video given (files, URLs or --video)").into());
+    }
+    let model = a.generation.model.clone().unwrap_or_else(|| {
+        select::vision_model(
+            use_case(a.generation.use_case),
+            images.len(),
+            video.is_some(),
+        )
+        .to_owned()
+    });
+    let content = media_content(question, &images, video);
+    generate(&a.client, &a.generation, model, content).await
+}
+
+fn media_content(text: String, images: &[String], video: Option<String>) -> MessageContent {
+    let mut parts = vec![ContentPart::Text { text }];
+    parts.extend(images.iter().map(|url| ContentPart::ImageUrl {
+        image_url: ImageUrl {
+            url: url.clone(),
+            detail: None,
+            bare: false,
+        },
+    }));
+    if let Some(url) = video {
+        parts.push(ContentPart::VideoUrl {
+            video_url: MediaUrl { url, bare: false },
+        });
+    }
+    MessageContent::Parts(parts)
+}
+
+async fn generate(
+    client_args: &ClientArgs,
+    g: &GenerationArgs,
+    model: String,
+    content: MessageContent,
+) -> Result<()> {
+    let client = client(client_args)?;
+    let mut messages = Vec::new();
+    if let Some(sys) = &g.system {
+        messages.push(ChatMessage::text(Role::System, sys.clone()));
+    }
+    let mut user = ChatMessage::text(Role::User, String::new());
+    user.content = Some(content);
+    messages.push(user);
+    let req = ChatCompletionRequest {
+        model,
+        messages,
+        max_tokens: Some(g.max_tokens),
+        temperature: g.temperature,
+        top_p: g.top_p,
+        seed: g.seed,
+        ..ChatCompletionRequest::default()
+    };
+    let mut out = std::io::stdout().lock();
+    if g.no_stream {
+        let resp = client.chat(&req).await?;
+        if client_args.json {
+            writeln!(out, "{}", to_json(&resp)?)?;
+        } else {
+            let text = resp
+                .choices
+                .first()
+                .and_then(|c| c.message.content.clone())
+                .unwrap_or_default();
+            writeln!(out, "{text}")?;
+        }
+        return Ok(());
+    }
+    let mut stream = client.chat_stream(&req).await?;
+    let mut ended_with_newline = true;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if client_args.json {
+            writeln!(out, "{}", to_json(&chunk)?)?;
+            continue;
+        }
+        for choice in chunk.choices.iter().filter(|c| c.index == 0) {
+            if let Some(text) = &choice.delta.content {
+                write!(out, "{text}")?;
+                ended_with_newline = text.ends_with('\n');
+            }
+        }
+        out.flush()?;
+    }
+    if !client_args.json && !ended_with_newline {
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    Ok(serde_json::to_string(v).context("serialising the response")?)
+}
+
+async fn embed(a: EmbedArgs) -> Result<()> {
+    let texts: Vec<String> = if a.texts.is_empty() || a.texts == ["-"] {
+        std::io::stdin()
+            .lock()
+            .lines()
+            .collect::<std::io::Result<Vec<_>>>()
+            .context("reading standard input")?
+            .into_iter()
+            .filter(|l| !l.trim().is_empty())
+            .collect()
+    } else {
+        a.texts.clone()
+    };
+    if texts.is_empty() {
+        return Err(
+            anyhow::anyhow!("nothing to embed: pass texts or lines on standard input").into(),
+        );
+    }
+    let model = a.model.clone().unwrap_or_else(|| {
+        select::embed_model(UseCase {
+            multilingual: a.multilingual,
+            ..UseCase::default()
+        })
+        .to_owned()
+    });
+    let req = EmbeddingRequest {
+        model,
+        input: EmbeddingInput::Texts(texts.clone()),
+        encoding_format: Some(EncodingFormat::Base64),
+        input_type: Some(match a.input_type {
+            InputTypeArg::Query => InputType::Query,
+            InputTypeArg::Passage => InputType::Passage,
+        }),
+        dimensions: a.dimensions,
+        truncate: None,
+        user: None,
+        extra: Default::default(),
+    };
+    let client = client(&a.client)?;
+    let resp = client.embeddings(&req).await?;
+    let mut out = std::io::stdout().lock();
+    if a.client.json {
+        writeln!(out, "{}", to_json(&resp)?)?;
+        return Ok(());
+    }
+    let vectors = ingot_client::decode_embeddings(&resp)?;
+    match a.format {
+        EmbedFormat::Json => writeln!(out, "{}", to_json(&vectors)?)?,
+        EmbedFormat::Jsonl => {
+            for (i, (text, v)) in texts.iter().zip(&vectors).enumerate() {
+                let line = serde_json::json!({"index": i, "text": text, "embedding": v});
+                writeln!(out, "{line}")?;
+            }
+        }
+        EmbedFormat::Csv => {
+            for v in &vectors {
+                let row: Vec<String> = v.iter().map(f32::to_string).collect();
+                writeln!(out, "{}", row.join(","))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn gen3d(a: Gen3dArgs) -> Result<()> {
+    let image = match &a.image {
+        Some(p) => Some(ingot_client::image_data_url(p, 4 * 1024 * 1024)?),
+        None => None,
+    };
+    let format = match a.format {
+        Gen3dFormat::Glb => OutputFormat::Glb,
+        Gen3dFormat::Stl => OutputFormat::Stl,
+    };
+    let req = TrellisRequest {
+        prompt: if image.is_none() {
+            a.prompt.clone()
+        } else {
+            None
+        },
+        image,
+        seed: Some(i64::try_from(a.seed).context("--seed is too large")?),
+        ss_sampling_steps: a.steps,
+        slat_sampling_steps: a.steps,
+        output_format: Some(format),
+        no_texture: a.no_texture.then_some(true),
+        ..TrellisRequest::default()
+    };
+    let client = client(&a.client)?;
+    let bytes = spinner::with_spinner("generating the 3D asset", client.trellis(&req)).await?;
+    let path = a.output.clone().unwrap_or_else(|| match a.format {
+        Gen3dFormat::Glb => "out.glb".into(),
+        Gen3dFormat::Stl => "out.stl".into(),
+    });
+    std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+    if std::io::stderr().is_terminal() || !a.client.json {
+        eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
+    }
+    Ok(())
+}
+
+async fn models(a: ModelsArgs) -> Result<()> {
+    let client = client(&a.client)?;
+    let list = client.models().await?;
+    let mut out = std::io::stdout().lock();
+    if a.client.json {
+        writeln!(out, "{}", to_json(&list)?)?;
+        return Ok(());
+    }
+    let width = list
+        .data
+        .iter()
+        .map(|m| m.id.len())
+        .max()
+        .unwrap_or(2)
+        .max(2);
+    let owner_w = list
+        .data
+        .iter()
+        .map(|m| m.owned_by.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    writeln!(out, "{:<width$}  {:<owner_w$}  ROOT", "ID", "OWNED BY")?;
+    for m in &list.data {
+        let root = m.root.as_deref().unwrap_or("");
+        let root = if root == m.id { "" } else { root };
+        writeln!(out, "{:<width$}  {:<owner_w$}  {root}", m.id, m.owned_by)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! `ingot serve`: configuration resolution, logging and the server's lifetime.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use ingot_server::{AppState, Config};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{LogFormat, ServeArgs};
+
+/// Runs the server until SIGINT/SIGTERM.
+pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let config = resolve_config(args)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve(config))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("ingot_server=info,ingot=info,warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Defaults, then the file, then env and flags (clap already ranks flags over env).
+fn resolve_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let (mut cfg, file_sets_model_dir) = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            let cfg = Config::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?;
+            let sets = text
+                .parse::<toml::Table>()
+                .map(|t| t.contains_key("model_dir"))
+                .unwrap_or(false);
+            (cfg, sets)
+        }
+        None => (Config::default(), false),
+    };
+    if !file_sets_model_dir {
+        cfg.model_dir = default_model_dir();
+    }
+    if let Some(v) = &args.host {
+        cfg.host.clone_from(v);
+    }
+    if let Some(v) = args.port {
+        cfg.port = v;
+    }
+    if let Some(v) = &args.model_dir {
+        cfg.model_dir.clone_from(v);
+    }
+    if let Some(v) = &args.api_keys {
+        cfg.api_keys = v
+            .iter()
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty())
+            .collect();
+    }
+    if let Some(v) = args.body_limit {
+        cfg.body_limit = v;
+    }
+    if let Some(v) = args.chat_ctx_per_slot {
+        cfg.chat.ctx_per_slot = v;
+    }
+    if let Some(v) = args.chat_max_slots {
+        cfg.chat.max_slots = v;
+    }
+    if let Some(v) = args.chat_queue {
+        cfg.chat.queue_capacity = v;
+    }
+    if args.no_chat {
+        cfg.chat.enabled = false;
+    }
+    if args.no_embeddings {
+        cfg.embeddings.enabled = false;
+    }
+    Ok(cfg)
+}
+
+fn default_model_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".cache/ingot/models")
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = format!("{}:{}", config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let state = AppState::new(config);
+    let loader = tokio::spawn(ingot_server::load_engines(state.clone()));
+    ingot_server::serve(listener, state, shutdown_signal())
+        .await
+        .context("serving")?;
+    loader.abort();
+    tracing::info!("shut down");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for ctrl-c: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received, draining connections");
+}

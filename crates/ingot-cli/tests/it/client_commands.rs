@@ -1,0 +1,275 @@
+use std::io::Read as _;
+use std::process::Stdio;
+use std::time::Instant;
+
+use crate::common::{have_models, ingot, output, spawn, stderr, stdout};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_table_and_json() {
+    let s = spawn(false, &[]).await;
+    let o = output(ingot(&["models", "--base-url", &s.base_url])).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = stdout(&o);
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(table.contains("meta/llama-3.3-70b-instruct"));
+    assert!(table.contains("microsoft/trellis"));
+
+    let o = output(ingot(&["models", "--json", "--base-url", &s.base_url])).await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["object"], "list");
+    assert!(
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == "baai/bge-m3")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_in_the_references_terms_with_exit_codes() {
+    let s = spawn(false, &["sekrit"]).await;
+    // 401: no key, and a wrong key.
+    let o = output(ingot(&["models", "--base-url", &s.base_url])).await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("NVIDIA_API_KEY"), "{}", stderr(&o));
+    let mut c = ingot(&["models", "--base-url", &s.base_url]);
+    c.env("NVIDIA_API_KEY", "wrong");
+    let o = output(c).await;
+    assert_eq!(o.status.code(), Some(3));
+    // The key from the environment works.
+    let mut c = ingot(&["models", "--base-url", &s.base_url]);
+    c.env("NVIDIA_API_KEY", "sekrit");
+    assert!(output(c).await.status.success());
+    // 404: an unknown model.
+    let o = output(ingot(&[
+        "chat",
+        "hi",
+        "--model",
+        "nobody/nothing",
+        "--api-key",
+        "sekrit",
+        "--base-url",
+        &s.base_url,
+    ]))
+    .await;
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("model id"), "{}", stderr(&o));
+    // 422: an invalid request (temperature out of range).
+    let o = output(ingot(&[
+        "chat",
+        "hi",
+        "--temperature",
+        "7",
+        "--api-key",
+        "sekrit",
+        "--base-url",
+        &s.base_url,
+    ]))
+    .await;
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("422"), "{}", stderr(&o));
+    // Nothing listening: a connection error after the retries.
+    let o = output(ingot(&[
+        "models",
+        "--max-retries",
+        "0",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+    ]))
+    .await;
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_streams_incrementally_and_matches_no_stream() {
+    if !have_models() {
+        return;
+    }
+    let s = spawn(true, &[]).await;
+    let base = s.base_url.clone();
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "chat",
+            "Write a short poem about rivers.",
+            "--fast",
+            "--max-tokens",
+            "48",
+            "--temperature",
+            "0",
+            "--base-url",
+            &base,
+        ];
+        v.extend_from_slice(extra);
+        v.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let streamed = args(&[]);
+    let reads = tokio::task::spawn_blocking(move || {
+        let mut c = ingot(&streamed.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let start = Instant::now();
+        let mut reads = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = out.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            reads.push((
+                start.elapsed(),
+                String::from_utf8_lossy(&buf[..n]).into_owned(),
+            ));
+        }
+        assert!(child.wait().unwrap().success());
+        reads
+    })
+    .await
+    .unwrap();
+    let text: String = reads.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(
+        reads.len() > 3,
+        "expected the answer in several pieces, got {reads:?}"
+    );
+    let spread = reads.last().unwrap().0 - reads.first().unwrap().0;
+    assert!(!spread.is_zero(), "all output arrived at once");
+
+    let o = output(ingot(
+        &args(&["--no-stream"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    ))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim_end(), text.trim_end());
+
+    // The prompt from standard input.
+    let piped = args(&["--no-stream"]);
+    let o = tokio::task::spawn_blocking(move || {
+        let mut v: Vec<&str> = piped.iter().map(String::as_str).collect();
+        v.remove(1); // drop the prompt argument
+        let mut c = ingot(&v);
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"Write a short poem about rivers.")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(stdout(&o).trim_end(), text.trim_end());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embed_formats() {
+    if !have_models() {
+        return;
+    }
+    let s = spawn(true, &[]).await;
+    let o = output(ingot(&[
+        "embed",
+        "hello world",
+        "good night",
+        "--format",
+        "jsonl",
+        "--base-url",
+        &s.base_url,
+    ]))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["text"], "good night");
+    let v = lines[0]["embedding"].as_array().unwrap();
+    assert_eq!(v.len(), 384);
+    let norm: f64 = v.iter().map(|x| x.as_f64().unwrap().powi(2)).sum();
+    assert!((norm - 1.0).abs() < 1e-3, "{norm}");
+
+    let o = output(ingot(&[
+        "embed",
+        "hello world",
+        "--format",
+        "csv",
+        "--base-url",
+        &s.base_url,
+    ]))
+    .await;
+    let row: Vec<f32> = stdout(&o)
+        .trim()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(row.len(), 384);
+    let first = lines[0]["embedding"][0].as_f64().unwrap() as f32;
+    assert!((row[0] - first).abs() < 1e-6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gen3d_writes_a_valid_glb_and_stl() {
+    let s = spawn(false, &[]).await;
+    let dir = std::env::temp_dir().join(format!("ingot-cli-3d-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let glb = dir.join("chair.glb");
+    let o = output(ingot(&[
+        "3d",
+        "a red wooden chair",
+        "--seed",
+        "7",
+        "-o",
+        glb.to_str().unwrap(),
+        "--base-url",
+        &s.base_url,
+    ]))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&glb).unwrap();
+    assert_eq!(&bytes[..4], b"glTF");
+    let g = gltf::Gltf::from_slice(&bytes).unwrap();
+    assert!(g.meshes().count() > 0);
+
+    let stl = dir.join("chair.stl");
+    let o = output(ingot(&[
+        "3d",
+        "a red wooden chair",
+        "--seed",
+        "7",
+        "--format",
+        "stl",
+        "-o",
+        stl.to_str().unwrap(),
+        "--base-url",
+        &s.base_url,
+    ]))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&stl).unwrap();
+    let triangles = u32::from_le_bytes(bytes[80..84].try_into().unwrap()) as usize;
+    assert!(triangles > 0);
+    assert_eq!(bytes.len(), 84 + 50 * triangles);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn completions_for_bash() {
+    let o = output(ingot(&["completions", "bash"])).await;
+    assert!(o.status.success());
+    let script = stdout(&o);
+    assert!(script.contains("_ingot()"), "{script}");
+    assert!(script.contains("vision"));
+}

@@ -1,0 +1,137 @@
+//! [`ChatStream`]: the chunks of a streamed chat completion.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::{BoxStream, Stream, StreamExt};
+use ingot_protocol::chat_response::ChatCompletionChunk;
+
+use crate::ClientError;
+use crate::sse::{Parsed, SseDecoder, SseEvent, parse_data};
+
+/// The chunks of a streamed chat completion, as returned by
+/// [`Client::chat_stream`](crate::Client::chat_stream).
+///
+/// The stream ends after `data: [DONE]` or when the body ends. An error (an `error` event
+/// from the server, a chunk that does not parse, a broken connection, or no data for longer
+/// than the configured timeout) is yielded once and ends the stream.
+pub struct ChatStream {
+    inner: BoxStream<'static, Result<ChatCompletionChunk, ClientError>>,
+    retries: u32,
+}
+
+impl ChatStream {
+    /// Reads `body` as SSE; `idle` bounds the wait for each piece.
+    pub(crate) fn new(
+        body: BoxStream<'static, reqwest::Result<Bytes>>,
+        idle: Duration,
+        retries: u32,
+    ) -> Self {
+        let state = State {
+            body: Some(body),
+            decoder: SseDecoder::default(),
+            pending: VecDeque::new(),
+            done: false,
+        };
+        let inner = futures::stream::unfold(state, move |mut st| async move {
+            let item = st.next(idle, retries).await?;
+            Some((item, st))
+        })
+        .boxed();
+        Self { inner, retries }
+    }
+
+    /// How many times the request was retried before the stream started.
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+}
+
+impl std::fmt::Debug for ChatStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatStream")
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream for ChatStream {
+    type Item = Result<ChatCompletionChunk, ClientError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+struct State {
+    /// `None` once the body has ended.
+    body: Option<BoxStream<'static, reqwest::Result<Bytes>>>,
+    decoder: SseDecoder,
+    pending: VecDeque<Parsed>,
+    done: bool,
+}
+
+impl State {
+    async fn next(
+        &mut self,
+        idle: Duration,
+        retries: u32,
+    ) -> Option<Result<ChatCompletionChunk, ClientError>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            match self.pending.pop_front() {
+                Some(Parsed::Chunk(chunk)) => return Some(Ok(*chunk)),
+                Some(Parsed::Done) => {
+                    self.done = true;
+                    return None;
+                }
+                Some(Parsed::Error(e)) => return Some(Err(self.fail(e))),
+                None => {}
+            }
+            let Some(body) = self.body.as_mut() else {
+                self.done = true;
+                return None;
+            };
+            let mut events = Vec::new();
+            match tokio::time::timeout(idle, body.next()).await {
+                Err(_) => {
+                    return Some(Err(self.fail(ClientError::Timeout {
+                        after: idle,
+                        retries,
+                    })));
+                }
+                Ok(Some(Err(e))) => {
+                    let err = ClientError::transport(&e, idle).with_retries(retries);
+                    return Some(Err(self.fail(err)));
+                }
+                Ok(Some(Ok(piece))) => self.decoder.push(&piece, &mut events),
+                Ok(None) => {
+                    self.body = None;
+                    self.decoder.finish(&mut events);
+                }
+            }
+            self.queue(events);
+        }
+    }
+
+    fn queue(&mut self, events: Vec<SseEvent>) {
+        let mut parsed = Vec::new();
+        for event in events {
+            parse_data(&event.data, &mut parsed);
+        }
+        self.pending.extend(parsed);
+    }
+
+    /// Ends the stream after `err`, dropping the connection.
+    fn fail(&mut self, err: ClientError) -> ClientError {
+        self.done = true;
+        self.body = None;
+        self.pending.clear();
+        err
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration tests of `ingot-client` against tiny in-process axum servers.
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers outside #[test] fns fail loudly by design"
+)]
+
+mod endpoints;
+mod errors;
+mod media;
+mod retries;
+mod streaming;
+mod support;
