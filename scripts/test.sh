@@ -12,6 +12,8 @@ command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm
 python3 -c 'import ensurepip, venv' 2>/dev/null || ensure_debian_packages python3-venv
 scripts/setup-models.sh --multilingual
 export INGOT_GLTF_VALIDATOR="$(scripts/gltf-validator.sh)"
+# llama.cpp's own server: the SDK's tests run against it (built once per machine).
+export INGOT_LLAMA_SERVER="$(scripts/llama-server.sh)"
 # Tests that need model files or tools fail (instead of skipping) when they are missing.
 export INGOT_REQUIRE_MODELS=1 INGOT_REQUIRE_TOOLS=1
 

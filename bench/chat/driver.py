@@ -6,9 +6,11 @@
       prefill = eval(prompt) + first greedy token; decode = per extra greedy token. JSON out.
   driver.py http --base-url http://127.0.0.1:8000/v1 --model ID [--streams 1,4,8,16] [--max-tokens 128]
       Any OpenAI-compatible server (ingot, llama-server, vLLM): streams concurrent chat
-      completions, reports TTFT (p50) and aggregate completion tokens/s per concurrency. JSON out.
+      completions, reports TTFT (p50, p99) and aggregate completion tokens/s per concurrency. JSON out.
   driver.py compare ENGINE.json LLAMACPP.json
       Prints the ratios engine / llama.cpp.
+  driver.py compare-http INGOT.json PEER.json
+      Prints aggregate tokens/s ratios and TTFT p50/p99 of two `http` runs.
 """
 import argparse
 import json
@@ -58,7 +60,7 @@ def cmd_llamacpp(a):
 def stream_one(base, model, prompt, max_tokens, api_key, out):
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}],
                        "max_tokens": max_tokens, "temperature": 0, "stream": True,
-                       "stream_options": {"include_usage": True}}).encode()
+                       "ignore_eos": True, "stream_options": {"include_usage": True}}).encode()
     req = urllib.request.Request(base.rstrip("/") + "/chat/completions", data=body, method="POST",
                                  headers={"Content-Type": "application/json",
                                           "Authorization": f"Bearer {api_key}"})
@@ -83,6 +85,14 @@ def stream_one(base, model, prompt, max_tokens, api_key, out):
     out.append({"ttft": ttft or 0.0, "tokens": tokens or chunks, "total": time.perf_counter() - t0})
 
 
+def percentile(xs, p):
+    """Nearest-rank percentile of a sorted list."""
+    if not xs:
+        return None
+    k = max(0, min(len(xs) - 1, int(round(p / 100 * len(xs) + 0.5)) - 1))
+    return xs[k]
+
+
 def cmd_http(a):
     prompt = "Write a detailed essay about the history of computing."
     results = []
@@ -97,9 +107,20 @@ def cmd_http(a):
             t.join()
         wall = time.perf_counter() - t0
         ttfts = sorted(r["ttft"] for r in out)
-        results.append({"streams": n, "completed": len(out), "ttft_p50_s": ttfts[len(ttfts) // 2] if ttfts else None,
+        results.append({"streams": n, "completed": len(out),
+                        "ttft_p50_s": percentile(ttfts, 50), "ttft_p99_s": percentile(ttfts, 99),
                         "aggregate_tok_s": sum(r["tokens"] for r in out) / wall, "wall_s": wall})
     print(json.dumps({"base_url": a.base_url, "model": a.model, "results": results}))
+
+
+def cmd_compare_http(a):
+    e, l = json.load(open(a.ingot)), json.load(open(a.peer))
+    print(f"{'streams':>7} | {'ingot tok/s':>11} {'peer tok/s':>10} {'ratio':>6} | "
+          f"{'TTFT p50 ingot/peer (s)':>24} | {'TTFT p99 ingot/peer (s)':>24}")
+    for x, y in zip(e["results"], l["results"]):
+        print(f"{x['streams']:>7} | {x['aggregate_tok_s']:>11.1f} {y['aggregate_tok_s']:>10.1f} "
+              f"{x['aggregate_tok_s'] / y['aggregate_tok_s']:>6.3f} | "
+              f"{x['ttft_p50_s']:>11.3f} / {y['ttft_p50_s']:<10.3f} | {x['ttft_p99_s']:>11.3f} / {y['ttft_p99_s']:<10.3f}")
 
 
 def cmd_compare(a):
@@ -131,8 +152,12 @@ def main():
     s = sub.add_parser("compare")
     s.add_argument("engine")
     s.add_argument("llamacpp")
+    s = sub.add_parser("compare-http")
+    s.add_argument("ingot")
+    s.add_argument("peer")
     a = p.parse_args()
-    {"llamacpp": cmd_llamacpp, "http": cmd_http, "compare": cmd_compare}[a.cmd](a)
+    {"llamacpp": cmd_llamacpp, "http": cmd_http, "compare": cmd_compare,
+     "compare-http": cmd_compare_http}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -163,8 +163,9 @@ impl Client {
     /// See [`ClientError`].
     pub async fn chat_stream(
         &self,
-        req: &ChatCompletionRequest,
+        req: impl Borrow<ChatCompletionRequest>,
     ) -> Result<ChatStream, ClientError> {
+        let req = req.borrow();
         let req = if req.stream == Some(true) {
             Cow::Borrowed(req)
         } else {

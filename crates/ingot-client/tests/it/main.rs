@@ -1,4 +1,5 @@
-//! Integration tests of `ingot-client` against tiny in-process axum servers.
+//! Integration tests of `ingot-client` against tiny in-process axum servers and a real
+//! llama.cpp server.
 #![expect(
     clippy::unwrap_used,
     clippy::panic,
@@ -7,6 +8,7 @@
 
 mod endpoints;
 mod errors;
+mod llama_server;
 mod media;
 mod retries;
 mod streaming;

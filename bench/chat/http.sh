@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Chat over HTTP: `ingot serve` against llama.cpp's own server (`llama-server --parallel 8`,
+# built by scripts/llama-server.sh), same GGUF, same prompt, greedy, EOS ignored so every
+# stream generates exactly --max-tokens tokens. Measures aggregate completion tokens/s and
+# TTFT p50/p99 at 1, 4, 8 and 16 concurrent streams and prints the ratios ingot / llama-server.
+#
+#   bench/chat/http.sh [--streams 1,4,8,16] [--max-tokens 128] [--slots 8] [--ctx-per-slot 1024]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+source "$root/scripts/common.sh"
+streams="1,4,8,16"; max_tokens=128; slots=8; ctx=1024
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --streams) streams="$2"; shift 2 ;;
+    --max-tokens) max_tokens="$2"; shift 2 ;;
+    --slots) slots="$2"; shift 2 ;;
+    --ctx-per-slot) ctx="$2"; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+model="$INGOT_MODEL_DIR/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+[ -f "$model" ] || "$root/scripts/setup-models.sh"
+llama_server="$("$root/scripts/llama-server.sh")"
+(cd "$root" && cargo build --release --locked -q -p ingot-cli)
+out="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$out"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() {
+  for _ in $(seq 600); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "server at $1 never became ready" >&2; exit 1
+}
+
+# One server at a time, so neither competes with the other for the two cores.
+port="$(free_port)"
+"$CARGO_TARGET_DIR/release/ingot" serve --port "$port" --no-embeddings --model-dir "$INGOT_MODEL_DIR" \
+  --chat-max-slots "$slots" --chat-ctx-per-slot "$ctx" --chat-queue 64 2>/dev/null &
+pids+=($!)
+wait_ready "http://127.0.0.1:$port/v1/health/ready"
+echo "== ingot serve ($slots slots x $ctx tokens)" >&2
+python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model meta/llama-3.1-8b-instruct \
+  --streams "$streams" --max-tokens "$max_tokens" | tee "$out/ingot.json"
+kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+
+port="$(free_port)"
+"$llama_server" -m "$model" --host 127.0.0.1 --port "$port" --parallel "$slots" -c $((slots * ctx)) \
+  -t "$(nproc)" --no-webui >/dev/null 2>&1 &
+pids+=($!)
+wait_ready "http://127.0.0.1:$port/health"
+echo "== llama-server --parallel $slots (-c $((slots * ctx)))" >&2
+python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model smollm2 \
+  --streams "$streams" --max-tokens "$max_tokens" | tee "$out/peer.json"
+echo
+python3 "$here/driver.py" compare-http "$out/ingot.json" "$out/peer.json"
