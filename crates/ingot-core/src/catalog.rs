@@ -59,6 +59,13 @@ pub enum Served {
         /// Weights, e.g. `HuggingFaceTB/SmolLM2-135M-Instruct`.
         weights: String,
     },
+    /// An upstream server (configured in `[[upstreams]]`).
+    Upstream {
+        /// The first upstream of the id's route, by its configured name.
+        upstream: String,
+        /// The id that upstream knows it by (after `rename`).
+        model: String,
+    },
     /// Nothing: the reason names what is missing.
     Missing {
         /// E.g. "no local vision engine; configure an upstream".
@@ -84,10 +91,12 @@ pub struct CatalogEntry {
 }
 
 impl CatalogEntry {
-    /// The weights that really serve this id, or the id itself when nothing local does.
+    /// The weights that really serve this id (the upstream's id for it when an upstream
+    /// does), or the id itself when nothing does.
     pub fn root(&self) -> &str {
         match &self.served {
             Served::Local { weights } => weights,
+            Served::Upstream { model, .. } => model,
             Served::Missing { .. } => &self.id,
         }
     }
@@ -151,7 +160,8 @@ pub const OTHER_IDS: &[&str] = &[
 pub const GEN3D_IDS: &[&str] = &["microsoft/trellis"];
 
 /// All known ids, in a stable order: the local models' own ids first, then chat, vision,
-/// embedding, 3D and other ids (LangChain without a model picks the first listed entry).
+/// embedding, 3D and other ids (LangChain without a model picks the first listed entry),
+/// then ids that only configured upstreams serve, in configuration order.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     entries: Vec<CatalogEntry>,
@@ -266,6 +276,12 @@ mod tests {
         assert_eq!(c.get("microsoft/trellis").unwrap().kind, ModelKind::Gen3d);
         assert_eq!(c.get("google/deplot").unwrap().owned_by, "google");
         assert_eq!(c.get("nvidia/vila").unwrap().root(), "nvidia/vila");
+        let mut e = c.get("nvidia/vila").unwrap().clone();
+        e.served = Served::Upstream {
+            upstream: "hosted".into(),
+            model: "nvidia/vila-40b".into(),
+        };
+        assert_eq!(e.to_model().root.as_deref(), Some("nvidia/vila-40b"));
     }
 
     #[test]

@@ -2,8 +2,12 @@
 //! key), with every default written once here. Flags and environment variables are applied
 //! on top by the binary (precedence: flags > env > file > defaults).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use ingot_core::ModelKind;
+use ingot_proxy::{ApiKey, Proxy, UpstreamSpec};
 use serde::{Deserialize, Serialize};
 
 /// Default bind host.
@@ -31,6 +35,11 @@ pub struct Config {
     pub chat: ChatConfig,
     /// The local embedding engines.
     pub embeddings: EmbeddingsConfig,
+    /// Default of every upstream's `local_fallback`: when all upstreams of an id failed
+    /// with a connection error, a timeout, 429 or 5xx, a local engine serving the id answers.
+    pub local_fallback: bool,
+    /// `[[upstreams]]`: servers that model ids are routed to, in failover order.
+    pub upstreams: Vec<UpstreamConfig>,
 }
 
 impl Default for Config {
@@ -43,6 +52,8 @@ impl Default for Config {
             body_limit: DEFAULT_BODY_LIMIT,
             chat: ChatConfig::default(),
             embeddings: EmbeddingsConfig::default(),
+            local_fallback: false,
+            upstreams: Vec::new(),
         }
     }
 }
@@ -106,13 +117,155 @@ impl Default for EmbeddingsConfig {
     }
 }
 
+/// `[[upstreams]]`: one OpenAI/NIM-compatible server (hosted NVIDIA API, NIM container,
+/// vLLM, llama.cpp server, Ollama) and the ids routed to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// Unique name, used in logs, errors and the `x-ingot-upstream` response header.
+    pub name: String,
+    /// Base URL with the API version, e.g. `https://integrate.api.nvidia.com/v1`; paths
+    /// are appended to it as-is (nothing adds `/v1`).
+    pub base_url: String,
+    /// Key sent as `Authorization: Bearer`; never logged. Prefer `api_key_env`.
+    pub api_key: Option<ApiKey>,
+    /// Name of an environment variable holding the key, read once at start.
+    pub api_key_env: Option<String>,
+    /// Ids routed here: exact ids (listed in `/v1/models`), or `org/*` and `*` patterns.
+    pub models: Vec<String>,
+    /// Id clients send → id this upstream knows (e.g. an Ollama tag).
+    pub rename: BTreeMap<String, String>,
+    /// Kind of the exact ids the catalog does not know, for `/v1/models` and endpoint checks.
+    pub kind: UpstreamKind,
+    /// Seconds per chat or embeddings attempt (streams: until the first byte, then
+    /// between chunks).
+    pub timeout_secs: u64,
+    /// Seconds per TRELLIS attempt; generation takes minutes.
+    pub trellis_timeout_secs: u64,
+    /// Retries on this upstream before the next one is tried.
+    pub max_retries: u32,
+    /// First backoff between retries in milliseconds; it doubles on each retry.
+    pub backoff_ms: u64,
+    /// TRELLIS path under `base_url`: `genai/microsoft/trellis` (hosted), `infer` (NIM).
+    pub trellis_path: String,
+    /// Overrides the top-level `local_fallback` for the ids this upstream serves.
+    pub local_fallback: Option<bool>,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            base_url: String::new(),
+            api_key: None,
+            api_key_env: None,
+            models: Vec::new(),
+            rename: BTreeMap::new(),
+            kind: UpstreamKind::Chat,
+            timeout_secs: ingot_proxy::spec::DEFAULT_TIMEOUT_SECS,
+            trellis_timeout_secs: ingot_proxy::spec::DEFAULT_TRELLIS_TIMEOUT_SECS,
+            max_retries: ingot_proxy::spec::DEFAULT_MAX_RETRIES,
+            backoff_ms: ingot_proxy::spec::DEFAULT_BACKOFF_MS,
+            trellis_path: ingot_proxy::spec::DEFAULT_TRELLIS_PATH.to_owned(),
+            local_fallback: None,
+        }
+    }
+}
+
+/// What the exact ids of an upstream are, when the catalog does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum UpstreamKind {
+    /// Chat completions.
+    #[default]
+    #[serde(rename = "chat")]
+    Chat,
+    /// Chat completions with images and video.
+    #[serde(rename = "vision-chat")]
+    VisionChat,
+    /// Embeddings.
+    #[serde(rename = "embedding")]
+    Embedding,
+    /// TRELLIS 3D generation.
+    #[serde(rename = "3d")]
+    Gen3d,
+}
+
+impl UpstreamKind {
+    /// The catalog kind.
+    pub fn model_kind(self) -> ModelKind {
+        match self {
+            UpstreamKind::Chat => ModelKind::Chat,
+            UpstreamKind::VisionChat => ModelKind::VisionChat,
+            UpstreamKind::Embedding => ModelKind::Embedding,
+            UpstreamKind::Gen3d => ModelKind::Gen3d,
+        }
+    }
+}
+
 impl Config {
-    /// Parses TOML; unknown keys are errors that name the key.
+    /// Parses TOML and validates it; unknown keys are errors that name the key.
     ///
     /// # Errors
-    /// The TOML error, e.g. "unknown field `prot`, expected one of …".
+    /// The TOML error, e.g. "unknown field `prot`, expected one of …", or a validation
+    /// error naming the upstream at fault.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let c: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks what TOML cannot: upstream URLs, model patterns, keys and their environment
+    /// variables (read here, at start).
+    ///
+    /// # Errors
+    /// The first problem, naming the upstream and the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let specs = self.upstream_specs(|name| std::env::var(name).ok())?;
+        Proxy::new(specs).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// The upstreams as the proxy takes them, with keys resolved through `env`.
+    ///
+    /// # Errors
+    /// Both `api_key` and `api_key_env` set, or `api_key_env` naming an unset variable.
+    pub fn upstream_specs(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<UpstreamSpec>, String> {
+        self.upstreams
+            .iter()
+            .map(|u| {
+                let api_key = match (&u.api_key, &u.api_key_env) {
+                    (Some(_), Some(_)) => {
+                        return Err(format!(
+                            "upstream `{}`: set `api_key` or `api_key_env`, not both",
+                            u.name
+                        ));
+                    }
+                    (Some(k), None) => Some(k.clone()),
+                    (None, Some(var)) => match env(var).filter(|v| !v.trim().is_empty()) {
+                        Some(v) => Some(ApiKey::new(v.trim())),
+                        None => {
+                            return Err(format!(
+                                "upstream `{}`: `api_key_env` names {var:?}, which is not set",
+                                u.name
+                            ));
+                        }
+                    },
+                    (None, None) => None,
+                };
+                let mut s = UpstreamSpec::new(&u.name, &u.base_url, u.models.clone());
+                s.api_key = api_key;
+                s.rename = u.rename.clone();
+                s.timeout = Duration::from_secs(u.timeout_secs);
+                s.trellis_timeout = Duration::from_secs(u.trellis_timeout_secs);
+                s.max_retries = u.max_retries;
+                s.backoff = Duration::from_millis(u.backoff_ms);
+                s.trellis_path = u.trellis_path.clone();
+                s.local_fallback = u.local_fallback.unwrap_or(self.local_fallback);
+                Ok(s)
+            })
+            .collect()
     }
 
     /// `p` resolved against `model_dir`.
@@ -144,5 +297,108 @@ mod tests {
         assert_eq!(c.chat.max_slots, 2);
         assert_eq!(c.chat.ctx_per_slot, ChatConfig::default().ctx_per_slot);
         assert_eq!(c.host, DEFAULT_HOST);
+    }
+
+    const UPSTREAMS: &str = r#"
+local_fallback = true
+
+[[upstreams]]
+name = "nvidia"
+base_url = "https://integrate.api.nvidia.com/v1"
+api_key_env = "INGOT_TEST_KEY"
+models = ["meta/*", "nvidia/nemotron-nano-12b-v2-vl"]
+
+[[upstreams]]
+name = "llama-cpp"
+base_url = "http://127.0.0.1:8080/v1"
+models = ["meta/llama-3.1-8b-instruct", "qwen2.5-coder"]
+rename = { "meta/llama-3.1-8b-instruct" = "llama-3.1-8b" }
+kind = "chat"
+local_fallback = false
+
+[[upstreams]]
+name = "trellis-nim"
+base_url = "http://gpu-box:8000/v1"
+models = ["microsoft/trellis"]
+trellis_path = "infer"
+trellis_timeout_secs = 600
+"#;
+
+    #[test]
+    fn upstreams_parse_with_defaults_and_env_keys() {
+        let c: Config = toml::from_str(UPSTREAMS).unwrap();
+        assert_eq!(c.upstreams.len(), 3);
+        let env = |v: &str| (v == "INGOT_TEST_KEY").then(|| "nvapi-x".to_owned());
+        let s = c.upstream_specs(env).unwrap();
+        assert_eq!(s[0].api_key.as_ref().unwrap().expose(), "nvapi-x");
+        assert!(!format!("{:?}", s[0]).contains("nvapi-x"));
+        assert_eq!(s[0].timeout, Duration::from_secs(120));
+        assert_eq!(s[0].max_retries, 2);
+        assert!(s[0].local_fallback && !s[1].local_fallback && s[2].local_fallback);
+        assert_eq!(s[1].rename["meta/llama-3.1-8b-instruct"], "llama-3.1-8b");
+        assert_eq!(s[2].trellis_path, "infer");
+        assert_eq!(s[2].trellis_timeout, Duration::from_secs(600));
+        assert_eq!(s[0].trellis_path, "genai/microsoft/trellis");
+        assert!(Proxy::new(s).is_ok());
+        let e = c.upstream_specs(|_| None).unwrap_err();
+        assert!(e.contains("nvidia") && e.contains("INGOT_TEST_KEY"), "{e}");
+    }
+
+    #[test]
+    fn every_toml_example_in_the_docs_loads() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let blocks: Vec<&str> = doc
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .collect();
+        assert!(blocks.len() >= 3);
+        let mut upstreams = 0;
+        for b in blocks {
+            let c: Config = toml::from_str(b).unwrap_or_else(|e| panic!("{e}\n{b}"));
+            let specs = c.upstream_specs(|_| Some("nvapi-test".to_owned())).unwrap();
+            upstreams += specs.len();
+            let proxy = Proxy::new(specs).unwrap();
+            if !c.upstreams.is_empty() {
+                let r = proxy.route("meta/llama-3.1-8b-instruct").unwrap();
+                assert_eq!(r.targets[0].upstream, "llama-cpp");
+                let r = proxy.route("microsoft/trellis").unwrap();
+                assert_eq!(r.targets.len(), 1);
+                assert!(proxy.route("HuggingFaceTB/SmolLM2-135M-Instruct").is_none());
+            }
+        }
+        assert_eq!(upstreams, 3);
+    }
+
+    #[test]
+    fn bad_upstreams_are_named_at_load() {
+        for (toml, needle) in [
+            (
+                "[[upstreams]]\nname = \"a\"\nbase_url = \"nope\"\nmodels = [\"*\"]",
+                "base_url",
+            ),
+            (
+                "[[upstreams]]\nname = \"a\"\nbase_url = \"http://h/v1\"",
+                "models",
+            ),
+            (
+                "[[upstreams]]\nname = \"a\"\nbase_url = \"http://h/v1\"\nmodels = [\"*\"]\nkind = \"audio\"",
+                "kind",
+            ),
+            (
+                "[[upstreams]]\nname = \"a\"\nbase_url = \"http://h/v1\"\nmodels = [\"*\"]\napi_key = \"k\"\napi_key_env = \"K\"",
+                "not both",
+            ),
+            (
+                "[[upstreams]]\nname = \"a\"\nbase_url = \"http://h/v1\"\nmodels = [\"*\"]\nretries = 1",
+                "retries",
+            ),
+        ] {
+            let e = Config::from_toml(toml).unwrap_err();
+            assert!(e.contains(needle), "{toml}: {e}");
+            if needle != "kind" && needle != "retries" {
+                assert!(e.contains("`a`"), "{e}");
+            }
+        }
     }
 }

@@ -88,6 +88,23 @@ pub enum ApiError {
     /// Not ready yet.
     #[error("{0}")]
     Unavailable(String),
+    /// Every upstream of the id failed; the detail names each one and what it answered
+    /// (never a key). 504 when all of them timed out, 502 otherwise.
+    #[error("{detail}")]
+    UpstreamFailed {
+        /// Upstreams tried and their answers.
+        detail: String,
+        /// All of them timed out.
+        timeout: bool,
+    },
+    /// Every upstream of the id answered 429.
+    #[error("{detail}. Retry after {retry_after} s.")]
+    UpstreamRateLimited {
+        /// Upstreams tried and their answers.
+        detail: String,
+        /// Seconds to wait (the longest any upstream asked for, at least 1).
+        retry_after: u64,
+    },
     /// A bug or an engine failure; the detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -109,6 +126,9 @@ impl ApiError {
             ApiError::NoEngine { .. } => StatusCode::NOT_IMPLEMENTED,
             ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::UpstreamFailed { timeout: false, .. } => StatusCode::BAD_GATEWAY,
+            ApiError::UpstreamFailed { timeout: true, .. } => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::UpstreamRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -145,6 +165,15 @@ impl ApiError {
             }
             ApiError::Overloaded { .. } => ("rate_limit_error", "overloaded", None),
             ApiError::Unavailable(_) => ("service_unavailable_error", "not_ready", None),
+            ApiError::UpstreamFailed { timeout: false, .. } => {
+                ("upstream_error", "upstream_failed", None)
+            }
+            ApiError::UpstreamFailed { timeout: true, .. } => {
+                ("upstream_error", "upstream_timeout", None)
+            }
+            ApiError::UpstreamRateLimited { .. } => {
+                ("rate_limit_error", "upstream_rate_limited", None)
+            }
             ApiError::Internal(_) => ("server_error", "internal_error", None),
         }
     }
@@ -171,6 +200,28 @@ impl ApiError {
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
         ApiError::Invalid(e)
+    }
+}
+
+impl From<ingot_proxy::ProxyError> for ApiError {
+    fn from(e: ingot_proxy::ProxyError) -> Self {
+        use ingot_proxy::ProxyError as P;
+        if let Some(wait) = e.all_rate_limited() {
+            return ApiError::UpstreamRateLimited {
+                detail: e.to_string(),
+                retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+            };
+        }
+        match e {
+            P::AllFailed { .. } => ApiError::UpstreamFailed {
+                timeout: e.all_timed_out(),
+                detail: e.to_string(),
+            },
+            P::NoRoute { model } => ApiError::ModelNotFound { model },
+            P::Config { .. } | P::DuplicateName { .. } | P::Client(_) => {
+                ApiError::Internal(e.to_string())
+            }
+        }
     }
 }
 
@@ -201,7 +252,8 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static(r#"Bearer realm="nim", error="invalid_token""#),
                 );
             }
-            ApiError::Overloaded { retry_after, .. } => {
+            ApiError::Overloaded { retry_after, .. }
+            | ApiError::UpstreamRateLimited { retry_after, .. } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                     h.insert(header::RETRY_AFTER, v);
                 }
@@ -225,6 +277,39 @@ mod tests {
         let b = ApiError::Internal("secret path /x".into()).body();
         assert!(!b.message().contains("secret"));
         assert_eq!(b.status, 500);
+    }
+
+    #[test]
+    fn upstream_failures_map_to_502_504_429() {
+        use ingot_proxy::{FailureKind, ProxyError, UpstreamFailure};
+        use std::time::Duration;
+        let fail = |last| ProxyError::AllFailed {
+            model: "m".into(),
+            failures: vec![UpstreamFailure {
+                upstream: "hosted".into(),
+                url: "https://h/v1/chat/completions".into(),
+                attempts: 3,
+                last,
+            }],
+            local_fallback: false,
+        };
+        let e = ApiError::from(fail(FailureKind::Connect("refused".into())));
+        assert_eq!(e.status(), StatusCode::BAD_GATEWAY);
+        assert!(e.body().message().contains("`hosted`"));
+        let e = ApiError::from(fail(FailureKind::Timeout {
+            after: Duration::from_secs(1),
+        }));
+        assert_eq!(e.status(), StatusCode::GATEWAY_TIMEOUT);
+        let e = ApiError::from(fail(FailureKind::Status {
+            status: 429,
+            excerpt: String::new(),
+            retry_after: Some(Duration::from_millis(2500)),
+        }));
+        assert_eq!(e.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(matches!(
+            e,
+            ApiError::UpstreamRateLimited { retry_after: 3, .. }
+        ));
     }
 
     #[test]

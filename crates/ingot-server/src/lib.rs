@@ -1,5 +1,7 @@
 //! ingot's HTTP server as a library: [`app`] builds the router, [`serve`] runs it on a
-//! bound listener until shutdown, [`load_engines`] loads the local models.
+//! bound listener until shutdown, [`load_engines`] loads the local models. Model ids that
+//! `[[upstreams]]` route are forwarded through `ingot-proxy` instead (see
+//! [`routes::upstream`]); everything else is answered by the local engines.
 //!
 //! # Layout
 //! - [`config`]: the typed configuration tree.

@@ -1,10 +1,12 @@
-//! Shared state: configuration, keys, and the local engines as they load.
+//! Shared state: configuration, keys, the upstream pool, and the local engines as they
+//! load.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ingot_core::{Catalog, ModelKind, Served};
 use ingot_embed::Embedder;
 use ingot_engine::ChatEngine;
+use ingot_proxy::Proxy;
 
 use crate::config::Config;
 
@@ -82,6 +84,10 @@ struct Inner {
     config: Config,
     keys: Vec<Vec<u8>>,
     engines: Engines,
+    proxy: Proxy,
+    /// Why the configured upstreams could not be used (only when built with
+    /// [`AppState::new`] from an unvalidated configuration).
+    upstream_problem: Option<String>,
 }
 
 /// Cheap-to-clone handle on everything a handler needs.
@@ -90,7 +96,31 @@ pub struct AppState(Arc<Inner>);
 
 impl AppState {
     /// State for a configuration; engines are loaded by [`crate::load_engines`].
+    ///
+    /// Upstream keys named by `api_key_env` are read here. A configuration from
+    /// [`Config::from_toml`] is already validated; for one built in code whose upstreams
+    /// are invalid, the error is logged, no upstream is used, and `/v1/health/ready`
+    /// reports it. [`AppState::try_new`] returns the error instead.
     pub fn new(config: Config) -> Self {
+        match upstream_pool(&config) {
+            Ok(proxy) => Self::with_proxy(config, proxy, None),
+            Err(e) => {
+                tracing::error!("upstreams disabled: {e}");
+                Self::with_proxy(config, Proxy::empty(), Some(e))
+            }
+        }
+    }
+
+    /// Like [`AppState::new`], but an invalid upstream configuration is an error.
+    ///
+    /// # Errors
+    /// The first upstream problem, naming the upstream and the key.
+    pub fn try_new(config: Config) -> Result<Self, String> {
+        let proxy = upstream_pool(&config)?;
+        Ok(Self::with_proxy(config, proxy, None))
+    }
+
+    fn with_proxy(config: Config, proxy: Proxy, upstream_problem: Option<String>) -> Self {
         let keys = config
             .api_keys
             .iter()
@@ -101,7 +131,14 @@ impl AppState {
             config,
             keys,
             engines: Engines::new(),
+            proxy,
+            upstream_problem,
         }))
+    }
+
+    /// The upstream pool (empty when none is configured).
+    pub fn proxy(&self) -> &Proxy {
+        &self.0.proxy
     }
 
     /// The configuration.
@@ -123,6 +160,9 @@ impl AppState {
     pub fn readiness(&self) -> Result<(), String> {
         let e = self.engines();
         let mut waiting = Vec::new();
+        if let Some(p) = &self.0.upstream_problem {
+            waiting.push(format!("upstreams disabled: {p}"));
+        }
         for (slot, name) in [
             (ModelKindSlot::Chat, "chat"),
             (ModelKindSlot::General, "embeddings"),
@@ -141,7 +181,7 @@ impl AppState {
         }
     }
 
-    /// What serves an id of `kind` right now.
+    /// What serves an id of `kind` locally right now.
     fn served(&self, kind: ModelKind, id: &str) -> Served {
         let e = self.engines();
         let engine_state = |slot: ModelKindSlot, what: &str| match e.get(slot) {
@@ -197,8 +237,59 @@ impl AppState {
         }
     }
 
-    /// The catalog as it stands: the reference's ids plus the local models' own ids first.
+    /// The catalog as clients see it: [`AppState::local_catalog`] with the ids that
+    /// upstreams serve marked so (`root` = the upstream's id), followed by the exact ids of
+    /// upstream `models` that the catalog lacks, in configuration order.
     pub fn catalog(&self) -> Catalog {
+        let mut c = self.local_catalog();
+        let proxy = self.proxy();
+        if proxy.is_empty() {
+            return c;
+        }
+        let ids: Vec<String> = c.entries().iter().map(|e| e.id.clone()).collect();
+        for id in ids {
+            if let (Some(served), Some(e)) = (upstream_served(proxy, &id), c.get_mut(&id)) {
+                e.served = served;
+                // The local engine's context length says nothing about the upstream's.
+                e.max_model_len = None;
+            }
+        }
+        for (id, upstream) in proxy.listed_ids() {
+            if c.get(&id).is_some() {
+                continue;
+            }
+            let kind = self
+                .config()
+                .upstreams
+                .iter()
+                .find(|u| u.name == upstream)
+                .map_or(ModelKind::Chat, |u| u.kind.model_kind());
+            let Some(served) = upstream_served(proxy, &id) else {
+                continue;
+            };
+            c.insert(ingot_core::CatalogEntry {
+                owned_by: ingot_core::catalog::owner(&id),
+                id,
+                kind,
+                symmetry: None,
+                served,
+                max_model_len: None,
+            });
+        }
+        c
+    }
+
+    /// Whether a local engine serves `id` right now (ignoring upstreams): what
+    /// `local_fallback` needs.
+    pub fn serves_locally(&self, id: &str) -> bool {
+        self.local_catalog()
+            .get(id)
+            .is_some_and(|e| matches!(e.served, Served::Local { .. }))
+    }
+
+    /// The catalog as the local engines serve it: the reference's ids plus the local
+    /// models' own ids first.
+    pub fn local_catalog(&self) -> Catalog {
         let mut c = Catalog::reference(|_| Served::Missing {
             reason: String::new(),
         });
@@ -242,6 +333,22 @@ impl AppState {
         c.put_first(&refs);
         c
     }
+}
+
+/// The upstream pool of a configuration, keys read from the environment (once, at start).
+fn upstream_pool(config: &Config) -> Result<Proxy, String> {
+    let specs = config.upstream_specs(|name| std::env::var(name).ok())?;
+    Proxy::new(specs).map_err(|e| e.to_string())
+}
+
+/// How the catalog shows an id that upstreams serve: by its first upstream.
+fn upstream_served(proxy: &Proxy, id: &str) -> Option<Served> {
+    let route = proxy.route(id)?;
+    let first = route.targets.into_iter().next()?;
+    Some(Served::Upstream {
+        upstream: first.upstream,
+        model: first.model,
+    })
 }
 
 /// `root` of the 3D id: the procedural preview engine.

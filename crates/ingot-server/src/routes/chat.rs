@@ -1,4 +1,5 @@
-//! `POST /v1/chat/completions` on the local chat engine (wire-spec §2).
+//! `POST /v1/chat/completions` (wire-spec §2): forwarded for ids that upstreams serve,
+//! otherwise on the local chat engine.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,7 @@ use ingot_protocol::chat_response::{
 };
 use ingot_protocol::error::StreamError;
 
-use super::{missing, now, resolve};
+use super::{missing, now, resolve, upstream};
 use crate::error::ApiError;
 use crate::extract::AppJson;
 use crate::sse;
@@ -28,11 +29,17 @@ pub async fn completions(
     AppJson(req): AppJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     req.validate()?;
-    let entry = resolve(
-        &state,
-        &req.model,
-        &[ModelKind::Chat, ModelKind::VisionChat],
-    )?;
+    let kinds = [ModelKind::Chat, ModelKind::VisionChat];
+    if upstream::routed(&state, &req.model) {
+        upstream::check_kind(&state, &req.model, &kinds)?;
+        let endpoint = ingot_proxy::Endpoint::ChatCompletions;
+        if let Some(resp) =
+            upstream::forward(&state, endpoint, &req.model, &req, req.is_stream()).await?
+        {
+            return Ok(resp);
+        }
+    }
+    let entry = resolve(&state, &req.model, &kinds)?;
     if entry.kind == ModelKind::VisionChat {
         return Err(missing(&entry));
     }

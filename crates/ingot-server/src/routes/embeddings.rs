@@ -1,7 +1,9 @@
-//! `POST /v1/embeddings` on the local embedding engines (wire-spec §3).
+//! `POST /v1/embeddings` (wire-spec §3): forwarded for ids that upstreams serve, otherwise
+//! on the local embedding engines.
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use ingot_core::{EmbedSymmetry, ModelKind};
 use ingot_embed::{EmbedError, EmbedInput, EmbedOptions, Truncate};
 use ingot_protocol::chat::FieldError;
@@ -10,7 +12,7 @@ use ingot_protocol::embeddings::{
     EmbeddingVector, EncodingFormat, InputType,
 };
 
-use super::{missing, resolve};
+use super::{missing, resolve, upstream};
 use crate::error::ApiError;
 use crate::extract::AppJson;
 use crate::state::AppState;
@@ -18,11 +20,47 @@ use crate::state::AppState;
 /// Embeds the inputs, one vector per input in input order.
 pub async fn create(
     State(state): State<AppState>,
-    AppJson(req): AppJson<EmbeddingRequest>,
-) -> Result<Json<EmbeddingResponse>, ApiError> {
+    AppJson(mut req): AppJson<EmbeddingRequest>,
+) -> Result<Response, ApiError> {
     req.validate()?;
-    // NIM 1.x accepts `<id>-query` / `<id>-passage` instead of `input_type`.
-    let (id, suffix_type) = if state.catalog().get(&req.model).is_some() {
+    let kinds = [ModelKind::Embedding];
+    // NIM 1.x accepts `<id>-query` / `<id>-passage` instead of `input_type`; an upstream
+    // gets the plain id and `input_type`.
+    let routed = if upstream::routed(&state, &req.model) {
+        Some((req.model.clone(), None))
+    } else {
+        suffixed(&req.model).filter(|(base, _)| upstream::routed(&state, base))
+    };
+    if let Some((id, suffix_type)) = routed {
+        upstream::check_kind(&state, &id, &kinds)?;
+        if suffix_type.is_some() {
+            req.input_type = req.input_type.or(suffix_type);
+            req.model.clone_from(&id);
+        }
+        let endpoint = ingot_proxy::Endpoint::Embeddings;
+        if let Some(resp) = upstream::forward(&state, endpoint, &id, &req, false).await? {
+            return Ok(resp);
+        }
+    }
+    local(&state, req).await.map(IntoResponse::into_response)
+}
+
+fn suffixed(model: &str) -> Option<(String, Option<InputType>)> {
+    if let Some(base) = model.strip_suffix("-query") {
+        Some((base.to_owned(), Some(InputType::Query)))
+    } else {
+        model
+            .strip_suffix("-passage")
+            .map(|base| (base.to_owned(), Some(InputType::Passage)))
+    }
+}
+
+async fn local(
+    state: &AppState,
+    req: EmbeddingRequest,
+) -> Result<Json<EmbeddingResponse>, ApiError> {
+    let kinds = [ModelKind::Embedding];
+    let (id, suffix_type) = if state.local_catalog().get(&req.model).is_some() {
         (req.model.as_str(), None)
     } else if let Some(base) = req.model.strip_suffix("-query") {
         (base, Some(InputType::Query))
@@ -31,7 +69,7 @@ pub async fn create(
     } else {
         (req.model.as_str(), None)
     };
-    let entry = resolve(&state, id, &[ModelKind::Embedding])?;
+    let entry = resolve(state, id, &kinds)?;
     let input_type = req.input_type.or(suffix_type);
     if entry.symmetry == Some(EmbedSymmetry::Asymmetric) && input_type.is_none() {
         return Err(ApiError::BadRequest {

@@ -5,19 +5,20 @@ pub mod embeddings;
 pub mod health;
 pub mod models;
 pub mod trellis;
+pub mod upstream;
 
 use ingot_core::{CatalogEntry, ModelKind, Served};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Finds `id` in the live catalog and checks it answers on this endpoint's kinds.
+/// Finds `id` in the local catalog and checks it answers on this endpoint's kinds.
 pub(crate) fn resolve(
     state: &AppState,
     id: &str,
     kinds: &[ModelKind],
 ) -> Result<CatalogEntry, ApiError> {
-    let catalog = state.catalog();
+    let catalog = state.local_catalog();
     let entry = catalog.get(id).ok_or_else(|| ApiError::ModelNotFound {
         model: id.to_owned(),
     })?;
@@ -35,7 +36,7 @@ pub(crate) fn resolve(
 pub(crate) fn missing(entry: &CatalogEntry) -> ApiError {
     let reason = match &entry.served {
         Served::Missing { reason } => reason.clone(),
-        Served::Local { .. } => "its engine is not available".to_owned(),
+        Served::Local { .. } | Served::Upstream { .. } => "its engine is not available".to_owned(),
     };
     ApiError::NoEngine {
         model: entry.id.clone(),

@@ -1,23 +1,36 @@
-//! `POST /v1/genai/microsoft/trellis` and `POST /v1/infer`: 3D assets from the local
-//! procedural preview engine (wire-spec §4).
+//! `POST /v1/genai/microsoft/trellis` and `POST /v1/infer` (wire-spec §4): forwarded to the
+//! upstream's TRELLIS path when upstreams serve `microsoft/trellis`, otherwise 3D assets
+//! from the local procedural preview engine.
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use ingot_gen3d::{Gen3dError, Gen3dParams, OutputFormat as Fmt};
 use ingot_protocol::chat::FieldError;
 use ingot_protocol::trellis::{OutputFormat, TrellisMode, TrellisRequest, TrellisResponse};
 
+use super::upstream;
 use crate::error::ApiError;
 use crate::extract::AppJson;
 use crate::state::AppState;
 
-/// Generates one asset; both response shapes are returned.
+/// The id TRELLIS requests are routed by (their body names no model).
+pub const TRELLIS_ID: &str = "microsoft/trellis";
+
+/// Generates one asset; locally, both response shapes are returned. An upstream's answer
+/// is passed through as it is.
 pub async fn generate(
-    State(_state): State<AppState>,
+    State(state): State<AppState>,
     AppJson(req): AppJson<TrellisRequest>,
-) -> Result<Json<TrellisResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let job = req.validate()?;
+    if upstream::routed(&state, TRELLIS_ID) {
+        let endpoint = ingot_proxy::Endpoint::Trellis;
+        if let Some(resp) = upstream::forward(&state, endpoint, TRELLIS_ID, &req, false).await? {
+            return Ok(resp);
+        }
+    }
     let image = match (job.mode, &job.image) {
         (TrellisMode::Image, Some(url)) => Some(decode_data_url(url)?),
         _ => None,
@@ -48,7 +61,7 @@ pub async fn generate(
         .map_err(|e| ApiError::Internal(format!("3D task failed: {e}")))?
         .map_err(gen3d_error)?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&asset.bytes);
-    Ok(Json(TrellisResponse::new(b64, job.format, seed)))
+    Ok(Json(TrellisResponse::new(b64, job.format, seed)).into_response())
 }
 
 fn decode_data_url(url: &str) -> Result<Vec<u8>, ApiError> {

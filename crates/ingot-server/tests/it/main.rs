@@ -10,3 +10,4 @@
 mod chat;
 mod common;
 mod contract;
+mod proxy;

@@ -1,0 +1,629 @@
+//! [`Proxy`]: the upstream pool and its forwarding loop (retries, then failover).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use tokio::time::Instant;
+
+use crate::error::{FailureKind, ProxyError, UpstreamFailure, excerpt};
+use crate::retry::{self, Decision};
+use crate::routing::{self, ModelPattern};
+use crate::spec::UpstreamSpec;
+use crate::sse::{ByteStream, pipe};
+use crate::stats::{Counters, UpstreamStats, bump};
+
+/// How long to wait for a connection before counting the attempt as failed.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes of an error body read for the error message.
+const ERROR_BODY_LIMIT: usize = 4096;
+
+/// Which API a request goes to; each maps to a path under the upstream's `base_url`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `chat/completions`.
+    ChatCompletions,
+    /// `embeddings`.
+    Embeddings,
+    /// The upstream's `trellis_path` (`genai/microsoft/trellis` or `infer`).
+    Trellis,
+}
+
+/// The upstreams serving one id, in failover order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Upstream name and the id it is asked for, in order.
+    pub targets: Vec<Target>,
+    /// Whether a local engine may answer when all of them fail transiently (any of the
+    /// upstreams enables it).
+    pub local_fallback: bool,
+}
+
+/// One upstream of a [`Route`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The upstream's name.
+    pub upstream: String,
+    /// The id sent to it (after `rename`).
+    pub model: String,
+}
+
+/// An upstream's answer for the client: a success, or a client error passed back as is.
+#[derive(Debug)]
+pub struct Forwarded {
+    /// The upstream that answered.
+    pub upstream: String,
+    /// Its HTTP status.
+    pub status: u16,
+    /// Its `Content-Type`.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: ForwardedBody,
+}
+
+/// A forwarded body.
+pub enum ForwardedBody {
+    /// Read in full (non-stream requests and error answers).
+    Full(Bytes),
+    /// Piped as it arrives (stream requests answered 2xx).
+    Stream(ByteStream),
+}
+
+impl std::fmt::Debug for ForwardedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ForwardedBody::Full(b) => write!(f, "Full({} bytes)", b.len()),
+            ForwardedBody::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
+struct Upstream {
+    spec: UpstreamSpec,
+    chat_url: reqwest::Url,
+    embeddings_url: reqwest::Url,
+    trellis_url: reqwest::Url,
+    counters: Arc<Counters>,
+}
+
+impl Upstream {
+    fn url(&self, endpoint: Endpoint) -> &reqwest::Url {
+        match endpoint {
+            Endpoint::ChatCompletions => &self.chat_url,
+            Endpoint::Embeddings => &self.embeddings_url,
+            Endpoint::Trellis => &self.trellis_url,
+        }
+    }
+}
+
+/// The upstream pool: routes ids, forwards requests, counts what happens.
+pub struct Proxy {
+    upstreams: Vec<Upstream>,
+    table: Vec<Vec<ModelPattern>>,
+    /// `None` only for [`Proxy::empty`], which routes nothing.
+    client: Option<reqwest::Client>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field(
+                "upstreams",
+                &self
+                    .upstreams
+                    .iter()
+                    .map(|u| u.spec.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+enum Attempt {
+    Done(Forwarded),
+    Retry(FailureKind, Option<Duration>),
+    FailOver(FailureKind),
+}
+
+impl Proxy {
+    /// Validates the upstreams and builds the pool.
+    ///
+    /// # Errors
+    /// [`ProxyError::Config`] naming the first invalid upstream and key,
+    /// [`ProxyError::DuplicateName`], or [`ProxyError::Client`].
+    pub fn new(specs: Vec<UpstreamSpec>) -> Result<Self, ProxyError> {
+        let mut upstreams = Vec::with_capacity(specs.len());
+        let mut table = Vec::with_capacity(specs.len());
+        for spec in specs {
+            if upstreams
+                .iter()
+                .any(|u: &Upstream| u.spec.name == spec.name)
+            {
+                return Err(ProxyError::DuplicateName { name: spec.name });
+            }
+            let (base, patterns) = spec.check()?;
+            let join = |path: &str| {
+                let s = format!(
+                    "{}/{}",
+                    base.as_str().trim_end_matches('/'),
+                    path.trim().trim_start_matches('/')
+                );
+                reqwest::Url::parse(&s).map_err(|e| ProxyError::Config {
+                    upstream: spec.name.clone(),
+                    message: format!("cannot build the URL {s:?}: {e}"),
+                })
+            };
+            let chat_url = join("chat/completions")?;
+            let embeddings_url = join("embeddings")?;
+            let trellis_url = join(&spec.trellis_path)?;
+            table.push(patterns);
+            upstreams.push(Upstream {
+                spec,
+                chat_url,
+                embeddings_url,
+                trellis_url,
+                counters: Arc::default(),
+            });
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("ingot/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ProxyError::Client(e.to_string()))?;
+        Ok(Self {
+            upstreams,
+            table,
+            client: Some(client),
+        })
+    }
+
+    /// A pool with no upstream; it routes nothing.
+    pub fn empty() -> Self {
+        Self {
+            upstreams: Vec::new(),
+            table: Vec::new(),
+            client: None,
+        }
+    }
+
+    /// Whether no upstream is configured.
+    pub fn is_empty(&self) -> bool {
+        self.upstreams.is_empty()
+    }
+
+    /// The upstreams serving `model`, in failover order; `None` when none does.
+    pub fn route(&self, model: &str) -> Option<Route> {
+        let order = routing::order(&self.table, model);
+        if order.is_empty() {
+            return None;
+        }
+        let ups: Vec<&Upstream> = order.iter().map(|&i| &self.upstreams[i]).collect();
+        Some(Route {
+            local_fallback: ups.iter().any(|u| u.spec.local_fallback),
+            targets: ups
+                .iter()
+                .map(|u| Target {
+                    upstream: u.spec.name.clone(),
+                    model: u
+                        .spec
+                        .rename
+                        .get(model)
+                        .cloned()
+                        .unwrap_or_else(|| model.to_owned()),
+                })
+                .collect(),
+        })
+    }
+
+    /// The exact ids of every upstream's `models`, each once with the first upstream that
+    /// lists it, in configuration order (for `/v1/models`).
+    pub fn listed_ids(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (u, patterns) in self.upstreams.iter().zip(&self.table) {
+            for id in patterns.iter().filter_map(ModelPattern::exact) {
+                if !out.iter().any(|(i, _)| i == id) {
+                    out.push((id.to_owned(), u.spec.name.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Counters of every upstream, in configuration order.
+    pub fn stats(&self) -> Vec<UpstreamStats> {
+        self.upstreams
+            .iter()
+            .map(|u| u.counters.snapshot(&u.spec.name))
+            .collect()
+    }
+
+    /// Forwards a JSON body for `model` to its upstreams: `model` is rewritten per
+    /// `rename`, the upstream's key is sent, each upstream is retried on connection errors,
+    /// timeouts, 408/409/429 and 5xx, then the next one is tried. A stream request is
+    /// piped through from its first byte on; retries and failover happen only before it.
+    ///
+    /// # Errors
+    /// [`ProxyError::NoRoute`] when no upstream serves `model`; [`ProxyError::AllFailed`]
+    /// when every upstream failed. A 4xx client error from an upstream is not an error:
+    /// it comes back in [`Forwarded`] to be passed on as is.
+    pub async fn forward(
+        &self,
+        endpoint: Endpoint,
+        model: &str,
+        mut body: serde_json::Value,
+        stream: bool,
+    ) -> Result<Forwarded, ProxyError> {
+        let order = routing::order(&self.table, model);
+        if order.is_empty() {
+            return Err(ProxyError::NoRoute {
+                model: model.to_owned(),
+            });
+        }
+        let mut failures = Vec::new();
+        let mut local_fallback = false;
+        for (n, &i) in order.iter().enumerate() {
+            let up = &self.upstreams[i];
+            local_fallback |= up.spec.local_fallback;
+            bump(&up.counters.requests);
+            let upstream_model = up.spec.rename.get(model).map(String::as_str);
+            if let Some(obj) = body.as_object_mut()
+                && obj.contains_key("model")
+            {
+                obj.insert(
+                    "model".to_owned(),
+                    serde_json::Value::String(upstream_model.unwrap_or(model).to_owned()),
+                );
+            }
+            let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+            let timeout = match endpoint {
+                Endpoint::Trellis => up.spec.trellis_timeout,
+                _ => up.spec.timeout,
+            };
+            let rename = upstream_model.map(|u| (u, model));
+            match self
+                .try_upstream(up, endpoint, bytes, stream, timeout, rename)
+                .await
+            {
+                Ok(fwd) => return Ok(fwd),
+                Err(f) => {
+                    bump(&up.counters.failures);
+                    if n + 1 < order.len() {
+                        tracing::warn!(
+                            upstream = %up.spec.name,
+                            model,
+                            "failing over to the next upstream: {f}"
+                        );
+                    }
+                    failures.push(f);
+                }
+            }
+        }
+        let local_fallback = local_fallback && failures.iter().all(UpstreamFailure::is_transient);
+        Err(ProxyError::AllFailed {
+            model: model.to_owned(),
+            failures,
+            local_fallback,
+        })
+    }
+
+    async fn try_upstream(
+        &self,
+        up: &Upstream,
+        endpoint: Endpoint,
+        body: Bytes,
+        stream: bool,
+        timeout: Duration,
+        rename: Option<(&str, &str)>,
+    ) -> Result<Forwarded, UpstreamFailure> {
+        let url = up.url(endpoint);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            bump(&up.counters.attempts);
+            if attempt > 1 {
+                bump(&up.counters.retries);
+            }
+            let (kind, hint, retryable) = match self
+                .attempt(up, url, body.clone(), stream, timeout, rename)
+                .await
+            {
+                Attempt::Done(fwd) => {
+                    if (200..300).contains(&fwd.status) {
+                        bump(&up.counters.successes);
+                    } else {
+                        bump(&up.counters.passed_through);
+                    }
+                    return Ok(fwd);
+                }
+                Attempt::Retry(kind, hint) => (kind, hint, true),
+                Attempt::FailOver(kind) => (kind, None, false),
+            };
+            let wait = if retryable && attempt <= up.spec.max_retries {
+                retry::wait(up.spec.backoff, attempt, hint, retry::jitter())
+            } else {
+                None
+            };
+            let Some(wait) = wait else {
+                return Err(UpstreamFailure {
+                    upstream: up.spec.name.clone(),
+                    url: url.to_string(),
+                    attempts: attempt,
+                    last: kind,
+                });
+            };
+            tracing::info!(
+                upstream = %up.spec.name,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "retrying: {kind}"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        up: &Upstream,
+        url: &reqwest::Url,
+        body: Bytes,
+        stream: bool,
+        timeout: Duration,
+        rename: Option<(&str, &str)>,
+    ) -> Attempt {
+        let deadline = Instant::now() + timeout;
+        let timed_out = || {
+            bump(&up.counters.timeouts);
+            Attempt::Retry(FailureKind::Timeout { after: timeout }, None)
+        };
+        let Some(client) = &self.client else {
+            return Attempt::FailOver(FailureKind::Connect("no HTTP client".to_owned()));
+        };
+        let mut rb = client
+            .post(url.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header(
+                ACCEPT,
+                if stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
+            )
+            .body(body);
+        if let Some(key) = &up.spec.api_key {
+            rb = rb.bearer_auth(key.expose());
+        }
+        let resp = match tokio::time::timeout_at(deadline, rb.send()).await {
+            Err(_) => return timed_out(),
+            Ok(Err(e)) if e.is_timeout() => return timed_out(),
+            Ok(Err(e)) => {
+                bump(&up.counters.connect_errors);
+                return Attempt::Retry(FailureKind::Connect(describe(e)), None);
+            }
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let forwarded = |body| Forwarded {
+            upstream: up.spec.name.clone(),
+            status,
+            content_type: content_type.clone(),
+            body,
+        };
+        match retry::decide(status) {
+            Decision::Success if stream => {
+                let mut s = resp.bytes_stream();
+                let first = loop {
+                    match tokio::time::timeout_at(deadline, s.next()).await {
+                        Err(_) => return timed_out(),
+                        Ok(None) => {
+                            return Attempt::Retry(
+                                FailureKind::Body("the stream ended before its first byte".into()),
+                                None,
+                            );
+                        }
+                        Ok(Some(Err(e))) => {
+                            return Attempt::Retry(FailureKind::Body(describe(e)), None);
+                        }
+                        Ok(Some(Ok(b))) if b.is_empty() => {}
+                        Ok(Some(Ok(b))) => break b,
+                    }
+                };
+                let sse = content_type
+                    .as_deref()
+                    .is_some_and(|c| c.trim_start().starts_with("text/event-stream"));
+                Attempt::Done(forwarded(ForwardedBody::Stream(pipe(
+                    first,
+                    s,
+                    timeout,
+                    sse,
+                    up.spec.name.clone(),
+                    up.counters.clone(),
+                ))))
+            }
+            Decision::Success | Decision::PassThrough => {
+                match tokio::time::timeout_at(deadline, resp.bytes()).await {
+                    Err(_) => timed_out(),
+                    Ok(Err(e)) => Attempt::Retry(FailureKind::Body(describe(e)), None),
+                    Ok(Ok(b)) => {
+                        let b = match rename {
+                            Some((theirs, ours)) if (200..300).contains(&status) => {
+                                rename_back(b, theirs, ours)
+                            }
+                            _ => b,
+                        };
+                        Attempt::Done(forwarded(ForwardedBody::Full(b)))
+                    }
+                }
+            }
+            decision @ (Decision::Retry | Decision::FailOver) => {
+                bump(&up.counters.status_errors);
+                if status == 429 {
+                    bump(&up.counters.rate_limited);
+                }
+                let hint = retry::retry_after(resp.headers());
+                let text = read_some(resp, deadline).await;
+                let kind = FailureKind::Status {
+                    status,
+                    excerpt: excerpt(&text),
+                    retry_after: hint,
+                };
+                if decision == Decision::Retry {
+                    Attempt::Retry(kind, hint)
+                } else {
+                    Attempt::FailOver(kind)
+                }
+            }
+        }
+    }
+}
+
+/// The start of an error body, read until the deadline at most.
+async fn read_some(resp: reqwest::Response, deadline: Instant) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut s = resp.bytes_stream();
+    while out.len() < ERROR_BODY_LIMIT {
+        match tokio::time::timeout_at(deadline, s.next()).await {
+            Ok(Some(Ok(b))) => out.extend_from_slice(&b),
+            _ => break,
+        }
+    }
+    out.truncate(ERROR_BODY_LIMIT);
+    out
+}
+
+/// A JSON answer names the id the client asked for, not the upstream's.
+fn rename_back(body: Bytes, theirs: &str, ours: &str) -> Bytes {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return body;
+    };
+    match v.get_mut("model") {
+        Some(m) if m.as_str() == Some(theirs) => {
+            *m = serde_json::Value::String(ours.to_owned());
+        }
+        _ => return body,
+    }
+    serde_json::to_vec(&v).map(Bytes::from).unwrap_or(body)
+}
+
+/// A reqwest error with its causes, without the URL (the failure record has it).
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut out = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        src = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, models: &[&str]) -> UpstreamSpec {
+        UpstreamSpec::new(
+            name,
+            "http://127.0.0.1:9/v1/",
+            models.iter().map(|s| (*s).to_owned()).collect(),
+        )
+    }
+
+    #[test]
+    fn routes_with_rename_and_fallback() {
+        let mut a = spec("a", &["meta/*"]);
+        a.rename.insert("meta/x".into(), "llama-x".into());
+        let mut b = spec("b", &["meta/x"]);
+        b.local_fallback = true;
+        let p = Proxy::new(vec![a, b]).unwrap();
+        let r = p.route("meta/x").unwrap();
+        assert_eq!(
+            r.targets,
+            vec![
+                Target {
+                    upstream: "b".into(),
+                    model: "meta/x".into()
+                },
+                Target {
+                    upstream: "a".into(),
+                    model: "llama-x".into()
+                },
+            ]
+        );
+        assert!(r.local_fallback);
+        assert!(!p.route("meta/y").unwrap().local_fallback);
+        assert!(p.route("google/x").is_none());
+        assert_eq!(p.listed_ids(), vec![("meta/x".into(), "b".into())]);
+        assert_eq!(
+            p.upstreams[0].chat_url.as_str(),
+            "http://127.0.0.1:9/v1/chat/completions"
+        );
+        assert_eq!(
+            p.upstreams[0].trellis_url.as_str(),
+            "http://127.0.0.1:9/v1/genai/microsoft/trellis"
+        );
+    }
+
+    #[test]
+    fn duplicate_names_are_rejected() {
+        let e = Proxy::new(vec![spec("a", &["*"]), spec("a", &["x"])]).unwrap_err();
+        assert!(e.to_string().contains("`a`"), "{e}");
+    }
+
+    #[test]
+    fn rename_back_only_touches_the_model() {
+        let b = rename_back(
+            Bytes::from_static(br#"{"model":"llama-x","n":1}"#),
+            "llama-x",
+            "meta/x",
+        );
+        assert_eq!(&b[..], br#"{"model":"meta/x","n":1}"#);
+        let raw = Bytes::from_static(b"not json");
+        assert_eq!(rename_back(raw.clone(), "a", "b"), raw);
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_retried_then_reported() {
+        let mut s = spec("down", &["*"]);
+        s.max_retries = 1;
+        s.backoff = Duration::from_millis(1);
+        s.local_fallback = true;
+        let p = Proxy::new(vec![s]).unwrap();
+        let e = p
+            .forward(
+                Endpoint::Embeddings,
+                "m",
+                serde_json::json!({"model":"m"}),
+                false,
+            )
+            .await
+            .unwrap_err();
+        match &e {
+            ProxyError::AllFailed { failures, .. } => {
+                assert_eq!(failures[0].attempts, 2);
+                assert!(matches!(failures[0].last, FailureKind::Connect(_)));
+                assert!(failures[0].url.ends_with("/v1/embeddings"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.local_fallback_allowed());
+        let st = &p.stats()[0];
+        assert_eq!(
+            (st.requests, st.attempts, st.retries, st.failures),
+            (1, 2, 1, 1)
+        );
+        assert_eq!(st.connect_errors, 2);
+    }
+}

@@ -1,0 +1,232 @@
+//! What one upstream is: [`UpstreamSpec`], its defaults, the redacted [`ApiKey`], and the
+//! validation that runs once at start.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ProxyError;
+use crate::routing::ModelPattern;
+
+/// Default timeout of a chat or embeddings request to an upstream, in seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 120;
+/// Default timeout of a TRELLIS request, in seconds: generation takes minutes.
+pub const DEFAULT_TRELLIS_TIMEOUT_SECS: u64 = 300;
+/// Default retries on one upstream before failing over to the next.
+pub const DEFAULT_MAX_RETRIES: u32 = 2;
+/// Default first backoff between retries, in milliseconds; it doubles on each retry.
+pub const DEFAULT_BACKOFF_MS: u64 = 250;
+/// Default TRELLIS path under `base_url`: the hosted API's (`ai.api.nvidia.com/v1`).
+/// A self-hosted NIM container serves `infer`.
+pub const DEFAULT_TRELLIS_PATH: &str = "genai/microsoft/trellis";
+
+/// An upstream API key. `Debug` and `Serialize` never show it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key itself, for the `Authorization` header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+impl Serialize for ApiKey {
+    /// Writes `<redacted>`: a serialised configuration must not leak keys.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+/// One upstream server speaking the OpenAI/NIM API, with every value resolved (no
+/// environment lookups happen in this crate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamSpec {
+    /// Name used in logs, errors and stats; unique.
+    pub name: String,
+    /// Base URL including the API version, e.g. `https://integrate.api.nvidia.com/v1`;
+    /// request paths (`chat/completions`, `embeddings`, the TRELLIS path) are appended as-is.
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer <key>`; `None` sends no header (local servers).
+    pub api_key: Option<ApiKey>,
+    /// Ids served: exact ids, or prefixes ending in `*` (`meta/*`, `*`).
+    pub models: Vec<String>,
+    /// Id clients send → id this upstream knows.
+    pub rename: BTreeMap<String, String>,
+    /// Timeout of a chat or embeddings attempt (for streams: until the first byte, then
+    /// between chunks).
+    pub timeout: Duration,
+    /// Timeout of a TRELLIS attempt.
+    pub trellis_timeout: Duration,
+    /// Retries on this upstream (connection errors, timeouts, 408/409/429, 5xx) before the
+    /// next upstream is tried.
+    pub max_retries: u32,
+    /// First backoff; doubled on each retry, capped at [`crate::retry::MAX_BACKOFF`].
+    pub backoff: Duration,
+    /// TRELLIS path under `base_url`.
+    pub trellis_path: String,
+    /// When every upstream of an id failed transiently, a local engine may answer instead.
+    pub local_fallback: bool,
+}
+
+impl UpstreamSpec {
+    /// An upstream with the default timeouts, retries and paths.
+    pub fn new(name: impl Into<String>, base_url: impl Into<String>, models: Vec<String>) -> Self {
+        Self {
+            name: name.into(),
+            base_url: base_url.into(),
+            api_key: None,
+            models,
+            rename: BTreeMap::new(),
+            timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            trellis_timeout: Duration::from_secs(DEFAULT_TRELLIS_TIMEOUT_SECS),
+            max_retries: DEFAULT_MAX_RETRIES,
+            backoff: Duration::from_millis(DEFAULT_BACKOFF_MS),
+            trellis_path: DEFAULT_TRELLIS_PATH.to_owned(),
+            local_fallback: false,
+        }
+    }
+
+    /// Checks the spec and returns its parsed base URL and model patterns.
+    ///
+    /// # Errors
+    /// [`ProxyError::Config`] naming this upstream and the bad key.
+    pub(crate) fn check(&self) -> Result<(reqwest::Url, Vec<ModelPattern>), ProxyError> {
+        let bad = |message: String| ProxyError::Config {
+            upstream: self.name.clone(),
+            message,
+        };
+        if self.name.trim().is_empty() {
+            return Err(bad("`name` must not be empty".to_owned()));
+        }
+        let url = reqwest::Url::parse(&self.base_url)
+            .map_err(|e| bad(format!("`base_url` {:?} is not a URL: {e}", self.base_url)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad(format!(
+                "`base_url` {:?} must start with http:// or https://",
+                self.base_url
+            )));
+        }
+        if url.cannot_be_a_base() || url.host_str().is_none_or(str::is_empty) {
+            return Err(bad(format!("`base_url` {:?} has no host", self.base_url)));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad(
+                "`base_url` must not carry credentials; use `api_key` or `api_key_env`".to_owned(),
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad(format!(
+                "`base_url` {:?} must not have a query or fragment",
+                self.base_url
+            )));
+        }
+        if self.models.is_empty() {
+            return Err(bad(
+                "`models` is empty: list the ids it serves (exact ids, `org/*` or `*`)".to_owned(),
+            ));
+        }
+        let patterns = self
+            .models
+            .iter()
+            .map(|m| ModelPattern::parse(m).map_err(|e| bad(format!("`models`: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (from, to) in &self.rename {
+            if to.trim().is_empty() {
+                return Err(bad(format!("`rename.{from:?}` is empty")));
+            }
+            if !patterns.iter().any(|p| p.matches(from)) {
+                return Err(bad(format!(
+                    "`rename` has {from:?}, which none of its `models` matches"
+                )));
+            }
+        }
+        if self.timeout.is_zero() || self.trellis_timeout.is_zero() {
+            return Err(bad("timeouts must be at least 1 second".to_owned()));
+        }
+        let path = self.trellis_path.trim();
+        if path.is_empty() || path.contains("://") || path.contains('?') {
+            return Err(bad(format!(
+                "`trellis_path` {:?} must be a path under base_url, e.g. `infer`",
+                self.trellis_path
+            )));
+        }
+        if self
+            .api_key
+            .as_ref()
+            .is_some_and(|k| k.expose().trim().is_empty() || k.expose().contains(['\r', '\n']))
+        {
+            return Err(bad("the API key is empty or spans lines".to_owned()));
+        }
+        Ok((url, patterns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> UpstreamSpec {
+        UpstreamSpec::new(
+            "hosted",
+            "https://integrate.api.nvidia.com/v1",
+            vec!["meta/*".into()],
+        )
+    }
+
+    #[test]
+    fn keys_are_redacted() {
+        let mut s = spec();
+        s.api_key = Some(ApiKey::new("nvapi-secret"));
+        assert!(!format!("{s:?}").contains("secret"));
+        assert_eq!(serde_json::to_string(&s.api_key).unwrap(), "\"<redacted>\"");
+    }
+
+    #[test]
+    fn validation_names_the_upstream_and_key() {
+        assert!(spec().check().is_ok());
+        type Edit = fn(&mut UpstreamSpec);
+        let cases: Vec<(Edit, &str)> = vec![
+            (
+                |s| s.base_url = "integrate.api.nvidia.com/v1".into(),
+                "base_url",
+            ),
+            (|s| s.base_url = "ftp://x/v1".into(), "http"),
+            (|s| s.base_url = "https://u:p@x/v1".into(), "credentials"),
+            (|s| s.models.clear(), "models"),
+            (|s| s.models = vec!["me*ta/x".into()], "models"),
+            (
+                |s| {
+                    s.rename.insert("mistralai/x".into(), "y".into());
+                },
+                "rename",
+            ),
+            (|s| s.timeout = Duration::ZERO, "timeout"),
+            (
+                |s| s.trellis_path = "https://x/infer".into(),
+                "trellis_path",
+            ),
+            (|s| s.api_key = Some(ApiKey::new(" ")), "API key"),
+        ];
+        for (edit, needle) in cases {
+            let mut s = spec();
+            edit(&mut s);
+            let e = s.check().unwrap_err().to_string();
+            assert!(e.contains("hosted") && e.contains(needle), "{e}");
+        }
+    }
+}

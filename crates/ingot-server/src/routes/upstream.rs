@@ -1,0 +1,91 @@
+//! Requests for ids that upstreams serve: forwarded through the proxy, with the local
+//! engine as the fallback where the configuration allows it.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use ingot_core::ModelKind;
+use ingot_proxy::{Endpoint, Forwarded, ForwardedBody};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Response header naming the upstream that answered.
+pub const UPSTREAM_HEADER: &str = "x-ingot-upstream";
+
+/// Whether upstreams serve `model`.
+pub(crate) fn routed(state: &AppState, model: &str) -> bool {
+    state.proxy().route(model).is_some()
+}
+
+/// For a routed id: the catalog's kind (if it knows the id) must answer on this endpoint.
+/// Ids only a pattern routes are not in the catalog; the upstream decides about them.
+pub(crate) fn check_kind(
+    state: &AppState,
+    model: &str,
+    kinds: &[ModelKind],
+) -> Result<(), ApiError> {
+    match state.catalog().get(model) {
+        Some(e) if !kinds.contains(&e.kind) => Err(ApiError::WrongEndpoint {
+            model: model.to_owned(),
+            kind: e.kind.as_str(),
+            endpoint: e.kind.endpoint(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Forwards a validated request body for a routed id. `Ok(None)`: every upstream failed
+/// transiently, the route allows `local_fallback` and a local engine serves `model`, so
+/// the caller answers locally.
+///
+/// # Errors
+/// Every upstream failed (502/504/429 naming them).
+pub(crate) async fn forward<T: serde::Serialize>(
+    state: &AppState,
+    endpoint: Endpoint,
+    model: &str,
+    req: &T,
+    stream: bool,
+) -> Result<Option<Response>, ApiError> {
+    let body = serde_json::to_value(req)
+        .map_err(|e| ApiError::Internal(format!("could not re-encode the request: {e}")))?;
+    match state.proxy().forward(endpoint, model, body, stream).await {
+        Ok(f) => Ok(Some(response(f))),
+        Err(e) if e.local_fallback_allowed() && state.serves_locally(model) => {
+            tracing::warn!(model, "answering from the local engine: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn response(f: Forwarded) -> Response {
+    if !(200..300).contains(&f.status) {
+        tracing::info!(
+            upstream = %f.upstream,
+            status = f.status,
+            "passing the upstream's client error back"
+        );
+    }
+    let stream = matches!(f.body, ForwardedBody::Stream(_));
+    let mut resp = match f.body {
+        ForwardedBody::Full(b) => Response::new(Body::from(b)),
+        ForwardedBody::Stream(s) => Response::new(Body::from_stream(s)),
+    };
+    *resp.status_mut() = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let h = resp.headers_mut();
+    let content_type = f
+        .content_type
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+        .unwrap_or(HeaderValue::from_static("application/json"));
+    h.insert(header::CONTENT_TYPE, content_type);
+    if stream {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&f.upstream) {
+        h.insert(UPSTREAM_HEADER, v);
+    }
+    resp
+}
