@@ -32,6 +32,17 @@ pub enum Command {
     Gen3d(Gen3dArgs),
     /// List the models the server offers.
     Models(ModelsArgs),
+    /// Manage the API keys stored (hashed) in the key database.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeysAction,
+        /// Key database [default: $HOME/.local/share/ingot/keys.db].
+        #[arg(long, env = "INGOT_KEYS_DB", global = true)]
+        db: Option<PathBuf>,
+    },
+    /// Show the per-key usage ledger (requests and tokens by key, model and UTC day).
+    Usage(UsageArgs),
     /// Print a shell completion script (e.g. `ingot completions bash > /etc/bash_completion.d/ingot`).
     Completions {
         /// The shell.
@@ -290,4 +301,52 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "INGOT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// `ingot keys` actions.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key and print its secret (shown only this once).
+    Create {
+        /// A label for the key.
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Requests per minute (unlimited when absent).
+        #[arg(long)]
+        rpm: Option<u32>,
+        /// Tokens (prompt + completion) per minute.
+        #[arg(long)]
+        tpm: Option<u32>,
+        /// Requests in flight at once.
+        #[arg(long)]
+        concurrency: Option<u32>,
+        /// Print the key as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the keys (never their secrets).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id or prefix; requests with it get 401 from then on.
+    Revoke {
+        /// The key's id (`key_…`) or the prefix shown by `list`.
+        key: String,
+    },
+}
+
+/// `ingot usage`.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Only this key (id or prefix).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Key database [default: $HOME/.local/share/ingot/keys.db].
+    #[arg(long, env = "INGOT_KEYS_DB")]
+    pub db: Option<PathBuf>,
 }

@@ -65,7 +65,10 @@ pub fn run(command: Command) -> ExitCode {
             Command::Embed(a) => embed(a).await,
             Command::Gen3d(a) => gen3d(a).await,
             Command::Models(a) => models(a).await,
-            Command::Serve(_) | Command::Completions { .. } => Ok(()),
+            Command::Serve(_)
+            | Command::Completions { .. }
+            | Command::Keys { .. }
+            | Command::Usage(_) => Ok(()),
         }
     });
     match outcome {

@@ -10,6 +10,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod keys;
 mod select;
 mod serve;
 mod spinner;
@@ -23,17 +24,23 @@ use cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => match serve::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(exit::OTHER)
-            }
-        },
+        Command::Serve(args) => report(serve::run(&args)),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ingot", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
+        Command::Keys { action, db } => report(keys::keys(&action, db.as_deref())),
+        Command::Usage(args) => report(keys::usage(&args)),
         command => commands::run(command),
+    }
+}
+
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit::OTHER)
+        }
     }
 }
