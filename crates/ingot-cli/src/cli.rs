@@ -280,6 +280,11 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub api_keys: Option<Vec<String>>,
+    /// Key database of `ingot keys` (managed keys, per-key limits, usage ledger); when it
+    /// holds any key, every /v1 route requires a key
+    /// [default: $HOME/.local/share/ingot/keys.db, when that file exists].
+    #[arg(long, env = "INGOT_KEYS_DB")]
+    pub keys_db: Option<PathBuf>,
     /// Largest request body in bytes; larger bodies get 413 [default: 67108864 (64 MiB)].
     #[arg(long, env = "INGOT_BODY_LIMIT")]
     pub body_limit: Option<usize>,

@@ -66,6 +66,12 @@ fn resolve_config(args: &ServeArgs) -> anyhow::Result<Config> {
             .filter(|k| !k.is_empty())
             .collect();
     }
+    if let Some(v) = &args.keys_db {
+        cfg.keys_db = Some(v.clone());
+    } else if cfg.keys_db.is_none() {
+        let default = crate::keys::default_db();
+        cfg.keys_db = default.exists().then_some(default);
+    }
     if let Some(v) = args.body_limit {
         cfg.body_limit = v;
     }

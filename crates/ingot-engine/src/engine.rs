@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) cfg: ChatEngineConfig,
     /// Jobs submitted but not yet taken by the scheduler.
     pub(crate) queued: AtomicUsize,
+    /// Sequences (choices) of the jobs the scheduler is running.
+    pub(crate) active: AtomicUsize,
     /// Moving average of job run time, for the `QueueFull` retry hint.
     pub(crate) avg_job_ms: AtomicU64,
 }
@@ -69,6 +71,15 @@ impl Shared {
 struct Inner {
     shared: Arc<Shared>,
     tx: SyncSender<Request>,
+}
+
+/// A snapshot of an engine's load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineLoad {
+    /// Jobs submitted and not yet started.
+    pub queued: usize,
+    /// Sequences being generated (a job with `n` choices counts `n`).
+    pub active: usize,
 }
 
 /// A loaded chat model with its scheduler thread. Cheap to clone; `Send + Sync`.
@@ -179,6 +190,7 @@ impl ChatEngine {
             token_bytes,
             cfg: cfg.clone(),
             queued: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
             avg_job_ms: AtomicU64::new(0),
         });
         let tx = scheduler::spawn(Arc::clone(&shared))?;
@@ -225,6 +237,15 @@ impl ChatEngine {
             tokens.remove(0);
         }
         tokens
+    }
+
+    /// Jobs waiting for the scheduler and sequences it is running, for metrics.
+    pub fn current_load(&self) -> EngineLoad {
+        let shared = &self.inner.shared;
+        EngineLoad {
+            queued: shared.queued.load(Ordering::Relaxed),
+            active: shared.active.load(Ordering::Relaxed),
+        }
     }
 
     /// Validates, renders and tokenizes the job, then queues it for the scheduler.

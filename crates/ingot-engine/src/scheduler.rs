@@ -100,7 +100,10 @@ fn run(
         sched.drop_cancelled();
         sched.step();
         sched.flush_and_retire();
+        let busy = sched.active.iter().map(|j| j.choices.len()).sum::<usize>();
+        shared.active.store(busy, Ordering::Relaxed);
     }
+    shared.active.store(0, Ordering::Relaxed);
     tracing::debug!(model = %shared.info.name, "scheduler stopped");
 }
 

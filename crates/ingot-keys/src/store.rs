@@ -174,6 +174,16 @@ impl KeyStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Whether any key, live or revoked, was ever created: the server then requires keys.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn has_keys(&self) -> Result<bool, KeyError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT EXISTS (SELECT 1 FROM api_keys)", [], |r| r.get(0))?)
+    }
+
     /// Revokes the key with this id (or secret prefix); requests with it get 401 from then on.
     ///
     /// # Errors
@@ -325,6 +335,7 @@ mod tests {
     #[test]
     fn create_authenticate_revoke() {
         let s = KeyStore::open_in_memory().unwrap();
+        assert!(!s.has_keys().unwrap());
         let (a, secret_a) = s.create("a", Limits::default()).unwrap();
         let (b, secret_b) = s
             .create(
@@ -336,6 +347,7 @@ mod tests {
                 },
             )
             .unwrap();
+        assert!(s.has_keys().unwrap());
         assert!(secret_a.starts_with("ingot-") && secret_a.len() > 40);
         assert_ne!(secret_a, secret_b);
         assert_eq!(

@@ -29,12 +29,19 @@ pub struct Config {
     pub model_dir: PathBuf,
     /// Accepted API keys; empty = no authentication (a warning is logged at start).
     pub api_keys: Vec<String>,
+    /// The key database of `ingot keys` (SQLite): managed keys with per-key limits, and the
+    /// usage ledger. When it holds any key, every `/v1` route requires one (a configured
+    /// key or a managed one). `ingot serve` uses `$HOME/.local/share/ingot/keys.db` when
+    /// that file exists and nothing else is set.
+    pub keys_db: Option<PathBuf>,
     /// Largest accepted request body in bytes.
     pub body_limit: usize,
     /// The local chat engine.
     pub chat: ChatConfig,
     /// The local embedding engines.
     pub embeddings: EmbeddingsConfig,
+    /// The local 3D preview engine.
+    pub gen3d: Gen3dConfig,
     /// Default of every upstream's `local_fallback`: when all upstreams of an id failed
     /// with a connection error, a timeout, 429 or 5xx, a local engine serving the id answers.
     pub local_fallback: bool,
@@ -49,11 +56,32 @@ impl Default for Config {
             port: DEFAULT_PORT,
             model_dir: PathBuf::from("models"),
             api_keys: Vec::new(),
+            keys_db: None,
             body_limit: DEFAULT_BODY_LIMIT,
             chat: ChatConfig::default(),
             embeddings: EmbeddingsConfig::default(),
+            gen3d: Gen3dConfig::default(),
             local_fallback: false,
             upstreams: Vec::new(),
+        }
+    }
+}
+
+/// `[gen3d]`: the local 3D preview engine behind `microsoft/trellis`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gen3dConfig {
+    /// Assets generated at once (each uses one core).
+    pub concurrency: usize,
+    /// Requests that may wait for a turn before the server answers 429.
+    pub queue_capacity: usize,
+}
+
+impl Default for Gen3dConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 2,
+            queue_capacity: 16,
         }
     }
 }

@@ -85,6 +85,14 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// The API key is over one of its limits.
+    #[error("Rate limit reached for this API key: {limit}. Retry after {retry_after} s.")]
+    RateLimited {
+        /// Which limit (e.g. "10 requests per minute").
+        limit: String,
+        /// Seconds until the request would be admitted.
+        retry_after: u64,
+    },
     /// Not ready yet.
     #[error("{0}")]
     Unavailable(String),
@@ -124,7 +132,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NoEngine { .. } => StatusCode::NOT_IMPLEMENTED,
-            ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded { .. } | ApiError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpstreamFailed { timeout: false, .. } => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamFailed { timeout: true, .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -164,6 +174,7 @@ impl ApiError {
                 ("not_implemented_error", "no_engine", Some("model".into()))
             }
             ApiError::Overloaded { .. } => ("rate_limit_error", "overloaded", None),
+            ApiError::RateLimited { .. } => ("rate_limit_error", "rate_limit_exceeded", None),
             ApiError::Unavailable(_) => ("service_unavailable_error", "not_ready", None),
             ApiError::UpstreamFailed { timeout: false, .. } => {
                 ("upstream_error", "upstream_failed", None)
@@ -253,6 +264,7 @@ impl IntoResponse for ApiError {
                 );
             }
             ApiError::Overloaded { retry_after, .. }
+            | ApiError::RateLimited { retry_after, .. }
             | ApiError::UpstreamRateLimited { retry_after, .. } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                     h.insert(header::RETRY_AFTER, v);

@@ -8,13 +8,17 @@
 //! - [`state`]: shared state, engine load status, the live catalog.
 //! - [`error`]: `ApiError` and its one status mapping.
 //! - [`extract`]: the JSON extractor that turns bad bodies into 413/415/422.
-//! - [`middleware`]: request ids, error logging, authentication.
+//! - [`middleware`]: request ids, error logging, authentication and per-key limits.
+//! - [`observe`]: per-request accounting (metrics, usage ledger, token charges).
+//! - [`metrics`]: the Prometheus registry behind `/metrics` and `/v1/metrics`.
 //! - [`routes`]: one module per endpoint.
 
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod middleware;
+pub mod observe;
 pub mod routes;
 pub mod sse;
 pub mod state;
@@ -49,12 +53,18 @@ pub fn app(state: AppState) -> Router {
         ));
     let health = Router::new()
         .route("/v1/health/live", get(routes::health::live))
-        .route("/v1/health/ready", get(routes::health::ready));
+        .route("/v1/health/ready", get(routes::health::ready))
+        .route("/metrics", get(metrics::handler))
+        .route("/v1/metrics", get(metrics::handler));
     Router::new()
         .nest("/v1", v1)
         .merge(health)
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state)
@@ -70,7 +80,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
-    if state.keys().is_empty() {
+    let managed = state
+        .key_store()
+        .is_some_and(|s| s.has_keys().unwrap_or(true));
+    if state.keys().is_empty() && !managed {
         tracing::warn!("no API keys configured: every request is accepted without authentication");
     }
     tracing::info!("listening on {addr}");

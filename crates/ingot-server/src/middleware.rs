@@ -1,12 +1,18 @@
 //! Request ids, error logging, authentication, and the 404/405 fallbacks.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
+use ingot_keys::{Denied, RateInfo};
+
 use crate::error::{ApiError, LoggedError};
+use crate::observe::{Caller, Tally, guard_body};
 use crate::state::AppState;
 
 /// Header carrying the request id.
@@ -41,11 +47,24 @@ pub async fn request_id(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Requires `Authorization: Bearer <key>` when keys are configured. Keys are compared in
-/// constant time and never logged.
+/// Requires `Authorization: Bearer <key>` when keys are configured (in the configuration
+/// or in the key database), then applies the key's limits. Configured keys are compared in
+/// constant time; managed keys are looked up by their SHA-256. Keys are never logged.
+///
+/// A key over a limit gets 429 with `Retry-After` (the seconds until it would be admitted)
+/// and the `x-ratelimit-*` headers, which admitted requests of limited keys carry too.
 pub async fn require_api_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(problem) = state.key_store_problem() {
+        return ApiError::Unavailable(format!("authentication is unavailable: {problem}"))
+            .into_response();
+    }
+    let store = state.key_store();
+    let managed_keys = match store.map(ingot_keys::KeyStore::has_keys).transpose() {
+        Ok(v) => v.unwrap_or(false),
+        Err(e) => return ApiError::Internal(format!("key database: {e}")).into_response(),
+    };
     let keys = state.keys();
-    if keys.is_empty() {
+    if keys.is_empty() && !managed_keys {
         return next.run(req).await;
     }
     let presented = req
@@ -56,16 +75,85 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
             let (scheme, token) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
-    let ok = presented.is_some_and(|p| {
-        // Check every key so the time taken does not reveal which one matched.
-        keys.iter().fold(0u8, |acc, k| {
-            acc | u8::from(bool::from(k.as_slice().ct_eq(p.as_bytes())))
-        }) == 1
+    let Some(presented) = presented else {
+        return ApiError::Unauthorized.into_response();
+    };
+    // Check every configured key so the time taken does not reveal which one matched.
+    let configured = keys.iter().enumerate().fold(None, |found, (i, k)| {
+        let eq = bool::from(k.as_slice().ct_eq(presented.as_bytes()));
+        if eq { Some(i) } else { found }
     });
-    if ok {
-        next.run(req).await
-    } else {
-        ApiError::Unauthorized.into_response()
+    let caller = match (configured, store) {
+        (Some(i), _) => Caller::Configured(i),
+        (None, Some(store)) => match store.authenticate(presented) {
+            Ok(Some(record)) => Caller::Managed(record),
+            Ok(None) => return ApiError::Unauthorized.into_response(),
+            Err(e) => return ApiError::Internal(format!("key database: {e}")).into_response(),
+        },
+        (None, None) => return ApiError::Unauthorized.into_response(),
+    };
+    let tally = req.extensions().get::<Arc<Tally>>().cloned();
+    let Caller::Managed(record) = &caller else {
+        if let Some(t) = tally {
+            t.set_caller(caller);
+        }
+        return next.run(req).await;
+    };
+    let limits = record.limits;
+    if limits == ingot_keys::Limits::default() {
+        if let Some(t) = tally {
+            t.set_caller(caller);
+        }
+        return next.run(req).await;
+    }
+    match state.limiter().admit(&record.id, &limits) {
+        Err((denied, wait, info)) => {
+            state.metrics().rate_limited(denied.describe());
+            let limit = match denied {
+                Denied::Requests => format!("{} requests per minute", limits.rpm.unwrap_or(0)),
+                Denied::Tokens => format!("{} tokens per minute", limits.tpm.unwrap_or(0)),
+                Denied::Concurrency => {
+                    format!("{} concurrent requests", limits.concurrency.unwrap_or(0))
+                }
+            };
+            let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut resp = ApiError::RateLimited {
+                limit,
+                retry_after: retry_after.max(1),
+            }
+            .into_response();
+            rate_limit_headers(resp.headers_mut(), &info);
+            resp
+        }
+        Ok((permit, info)) => {
+            if let Some(t) = tally {
+                t.set_caller(caller);
+            }
+            let mut resp = next.run(req).await;
+            rate_limit_headers(resp.headers_mut(), &info);
+            // The request counts against the concurrency limit until its body has been sent.
+            guard_body(resp, permit)
+        }
+    }
+}
+
+/// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` for the limits the key has.
+fn rate_limit_headers(h: &mut HeaderMap, info: &RateInfo) {
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    };
+    let secs = |d: Duration| format!("{}s", d.as_secs() + u64::from(d.subsec_nanos() > 0));
+    if let (Some(l), Some(r)) = (info.limit_requests, info.remaining_requests) {
+        set("x-ratelimit-limit-requests", l.to_string());
+        set("x-ratelimit-remaining-requests", r.to_string());
+        set("x-ratelimit-reset-requests", secs(info.reset_requests));
+    }
+    if let (Some(l), Some(r)) = (info.limit_tokens, info.remaining_tokens) {
+        set("x-ratelimit-limit-tokens", l.to_string());
+        set("x-ratelimit-remaining-tokens", r.to_string());
+        set("x-ratelimit-reset-tokens", secs(info.reset_tokens));
     }
 }
 

@@ -9,6 +9,7 @@ use ingot_engine::ChatEngine;
 use ingot_proxy::Proxy;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 
 /// Load state of one local engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +89,16 @@ struct Inner {
     /// Why the configured upstreams could not be used (only when built with
     /// [`AppState::new`] from an unvalidated configuration).
     upstream_problem: Option<String>,
+    /// Managed keys and the usage ledger, when `keys_db` is set.
+    key_store: Option<ingot_keys::KeyStore>,
+    /// Why `keys_db` could not be opened (every request is then refused).
+    key_store_problem: Option<String>,
+    limiter: Arc<ingot_keys::Limiter>,
+    metrics: Metrics,
+    /// 3D requests admitted (running or waiting); beyond it, 429.
+    gen3d_admitted: Arc<tokio::sync::Semaphore>,
+    /// 3D assets being generated.
+    gen3d_running: Arc<tokio::sync::Semaphore>,
 }
 
 /// Cheap-to-clone handle on everything a handler needs.
@@ -127,12 +138,31 @@ impl AppState {
             .filter(|k| !k.is_empty())
             .map(|k| k.as_bytes().to_vec())
             .collect();
+        let (key_store, key_store_problem) = match &config.keys_db {
+            None => (None, None),
+            Some(path) => match ingot_keys::KeyStore::open(path) {
+                Ok(store) => (Some(store), None),
+                Err(e) => {
+                    let msg = format!("key database {}: {e}", path.display());
+                    tracing::error!("{msg}; every request will be refused");
+                    (None, Some(msg))
+                }
+            },
+        };
         Self(Arc::new(Inner {
-            config,
             keys,
             engines: Engines::new(),
             proxy,
             upstream_problem,
+            key_store,
+            key_store_problem,
+            limiter: ingot_keys::Limiter::new(),
+            metrics: Metrics::default(),
+            gen3d_admitted: Arc::new(tokio::sync::Semaphore::new(
+                config.gen3d.concurrency.max(1) + config.gen3d.queue_capacity,
+            )),
+            gen3d_running: Arc::new(tokio::sync::Semaphore::new(config.gen3d.concurrency.max(1))),
+            config,
         }))
     }
 
@@ -146,9 +176,35 @@ impl AppState {
         &self.0.config
     }
 
-    /// Accepted API keys (empty = open).
+    /// API keys from the configuration.
     pub fn keys(&self) -> &[Vec<u8>] {
         &self.0.keys
+    }
+
+    /// The key database, when configured and open.
+    pub fn key_store(&self) -> Option<&ingot_keys::KeyStore> {
+        self.0.key_store.as_ref()
+    }
+
+    /// Why the configured key database is unusable.
+    pub fn key_store_problem(&self) -> Option<&str> {
+        self.0.key_store_problem.as_deref()
+    }
+
+    /// Per-key rate limits.
+    pub fn limiter(&self) -> &Arc<ingot_keys::Limiter> {
+        &self.0.limiter
+    }
+
+    /// Admission to the local 3D engine: a permit to wait for a turn (none left: 429), then
+    /// a permit to run.
+    pub fn gen3d_gates(&self) -> (&Arc<tokio::sync::Semaphore>, &Arc<tokio::sync::Semaphore>) {
+        (&self.0.gen3d_admitted, &self.0.gen3d_running)
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
     }
 
     /// The engines.
@@ -162,6 +218,9 @@ impl AppState {
         let mut waiting = Vec::new();
         if let Some(p) = &self.0.upstream_problem {
             waiting.push(format!("upstreams disabled: {p}"));
+        }
+        if let Some(p) = &self.0.key_store_problem {
+            waiting.push(p.clone());
         }
         for (slot, name) in [
             (ModelKindSlot::Chat, "chat"),

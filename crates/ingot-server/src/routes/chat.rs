@@ -2,9 +2,10 @@
 //! otherwise on the local chat engine.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -20,21 +21,34 @@ use ingot_protocol::error::StreamError;
 use super::{missing, now, resolve, upstream};
 use crate::error::ApiError;
 use crate::extract::AppJson;
+use crate::observe::Tally;
 use crate::sse;
 use crate::state::AppState;
 
 /// Handles a chat completion, streamed or not.
 pub async fn completions(
     State(state): State<AppState>,
+    tally: Option<Extension<Arc<Tally>>>,
     AppJson(req): AppJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
+    let tally = tally.map(|Extension(t)| t);
+    if let Some(t) = &tally {
+        t.set_model(&req.model);
+    }
     req.validate()?;
     let kinds = [ModelKind::Chat, ModelKind::VisionChat];
     if upstream::routed(&state, &req.model) {
         upstream::check_kind(&state, &req.model, &kinds)?;
         let endpoint = ingot_proxy::Endpoint::ChatCompletions;
-        if let Some(resp) =
-            upstream::forward(&state, endpoint, &req.model, &req, req.is_stream()).await?
+        if let Some(resp) = upstream::forward(
+            &state,
+            endpoint,
+            &req.model,
+            &req,
+            req.is_stream(),
+            tally.as_deref(),
+        )
+        .await?
         {
             return Ok(resp);
         }
@@ -53,6 +67,7 @@ pub async fn completions(
         n: req.n.unwrap_or(1),
         prompt_tokens: handle.prompt_tokens,
         logprobs: req.logprobs == Some(true),
+        tally,
     };
     if req.is_stream() {
         Ok(stream(meta, handle.events, req.include_usage()))
@@ -70,6 +85,35 @@ struct Meta {
     n: u32,
     prompt_tokens: u32,
     logprobs: bool,
+    tally: Option<Arc<Tally>>,
+}
+
+/// Counts a stream's completion tokens and reports its usage once: when the stream has
+/// finished, or when it is dropped early because the client went away.
+struct UsageGuard {
+    tally: Option<Arc<Tally>>,
+    prompt: u32,
+    count: u32,
+}
+
+impl UsageGuard {
+    fn tick(&self) {
+        if let Some(t) = &self.tally {
+            t.token();
+        }
+    }
+
+    fn record(&self) {
+        if let Some(t) = &self.tally {
+            t.usage(u64::from(self.prompt), u64::from(self.count));
+        }
+    }
+}
+
+impl Drop for UsageGuard {
+    fn drop(&mut self) {
+        self.record();
+    }
 }
 
 fn to_job(req: &ChatCompletionRequest) -> Result<ChatJob, ApiError> {
@@ -214,6 +258,12 @@ async fn collect(
     meta: Meta,
     mut events: tokio::sync::mpsc::Receiver<ChatEvent>,
 ) -> Result<ChatCompletionResponse, ApiError> {
+    // Reports the usage when done, or what was generated if the client goes away first.
+    let mut usage = UsageGuard {
+        tally: meta.tally.clone(),
+        prompt: meta.prompt_tokens,
+        count: 0,
+    };
     let mut choices: BTreeMap<u32, ChoiceAcc> =
         (0..meta.n).map(|i| (i, ChoiceAcc::default())).collect();
     let mut finished = 0;
@@ -236,6 +286,7 @@ async fn collect(
                 let c = choices.entry(choice).or_default();
                 c.finish = Some(finish(reason));
                 c.tokens = completion_tokens;
+                usage.count += completion_tokens;
                 finished += 1;
             }
             ChatEvent::Error(e) => return Err(ApiError::Internal(e)),
@@ -247,6 +298,7 @@ async fn collect(
         ));
     }
     let completion_tokens = choices.values().map(|c| c.tokens).sum();
+    usage.record();
     Ok(ChatCompletionResponse {
         id: meta.id,
         object: "chat.completion".to_owned(),
@@ -301,6 +353,14 @@ fn stream(
     let n = meta.n;
     let want_lp = meta.logprobs;
     let prompt_tokens = meta.prompt_tokens;
+    if let Some(t) = &meta.tally {
+        t.expect_usage();
+    }
+    let guard = UsageGuard {
+        tally: meta.tally.clone(),
+        prompt: prompt_tokens,
+        count: 0,
+    };
     let first: Vec<Bytes> = (0..n)
         .map(|i| {
             sse::event(&chunk(
@@ -318,7 +378,7 @@ fn stream(
             ))
         })
         .collect();
-    let state = (events, 0u32, 0u32, false);
+    let state = (events, 0u32, guard, false);
     let body = futures::stream::iter(first).chain(futures::stream::unfold(
         state,
         move |(mut events, mut finished, mut tokens, done)| {
@@ -336,11 +396,14 @@ fn stream(
                                 "InternalServerError",
                                 500,
                             )));
-                        } else if include_usage {
-                            out.extend_from_slice(&sse::event(&chunk(
-                                Vec::new(),
-                                Some(Usage::new(prompt_tokens, tokens)),
-                            )));
+                        } else {
+                            tokens.record();
+                            if include_usage {
+                                out.extend_from_slice(&sse::event(&chunk(
+                                    Vec::new(),
+                                    Some(Usage::new(prompt_tokens, tokens.count)),
+                                )));
+                            }
                         }
                         out.extend_from_slice(&sse::done());
                         return Some((Bytes::from(out), (events, finished, tokens, true)));
@@ -354,6 +417,7 @@ fn stream(
                             if text.is_empty() && lp.is_empty() {
                                 continue;
                             }
+                            tokens.tick();
                             let lp = want_lp.then(|| ChoiceLogprobs {
                                 content: Some(logprobs(lp)),
                                 refusal: None,
@@ -377,7 +441,7 @@ fn stream(
                             completion_tokens,
                         } => {
                             finished += 1;
-                            tokens += completion_tokens;
+                            tokens.count += completion_tokens;
                             sse::event(&chunk(
                                 vec![choice(i, Delta::default(), None, Some(finish(reason)))],
                                 None,

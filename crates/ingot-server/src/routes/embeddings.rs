@@ -2,7 +2,9 @@
 //! on the local embedding engines.
 
 use axum::Json;
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use ingot_core::{EmbedSymmetry, ModelKind};
 use ingot_embed::{EmbedError, EmbedInput, EmbedOptions, Truncate};
@@ -15,13 +17,19 @@ use ingot_protocol::embeddings::{
 use super::{missing, resolve, upstream};
 use crate::error::ApiError;
 use crate::extract::AppJson;
+use crate::observe::Tally;
 use crate::state::AppState;
 
 /// Embeds the inputs, one vector per input in input order.
 pub async fn create(
     State(state): State<AppState>,
+    tally: Option<Extension<Arc<Tally>>>,
     AppJson(mut req): AppJson<EmbeddingRequest>,
 ) -> Result<Response, ApiError> {
+    let tally = tally.map(|Extension(t)| t);
+    if let Some(t) = &tally {
+        t.set_model(&req.model);
+    }
     req.validate()?;
     let kinds = [ModelKind::Embedding];
     // NIM 1.x accepts `<id>-query` / `<id>-passage` instead of `input_type`; an upstream
@@ -38,11 +46,17 @@ pub async fn create(
             req.model.clone_from(&id);
         }
         let endpoint = ingot_proxy::Endpoint::Embeddings;
-        if let Some(resp) = upstream::forward(&state, endpoint, &id, &req, false).await? {
+        if let Some(resp) =
+            upstream::forward(&state, endpoint, &id, &req, false, tally.as_deref()).await?
+        {
             return Ok(resp);
         }
     }
-    local(&state, req).await.map(IntoResponse::into_response)
+    let resp = local(&state, req).await?;
+    if let Some(t) = &tally {
+        t.usage(u64::from(resp.usage.prompt_tokens), 0);
+    }
+    Ok(resp.into_response())
 }
 
 fn suffixed(model: &str) -> Option<(String, Option<InputType>)> {

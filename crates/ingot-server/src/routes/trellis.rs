@@ -3,7 +3,9 @@
 //! from the local procedural preview engine.
 
 use axum::Json;
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use ingot_gen3d::{Gen3dError, Gen3dParams, OutputFormat as Fmt};
@@ -13,6 +15,7 @@ use ingot_protocol::trellis::{OutputFormat, TrellisMode, TrellisRequest, Trellis
 use super::upstream;
 use crate::error::ApiError;
 use crate::extract::AppJson;
+use crate::observe::Tally;
 use crate::state::AppState;
 
 /// The id TRELLIS requests are routed by (their body names no model).
@@ -22,12 +25,19 @@ pub const TRELLIS_ID: &str = "microsoft/trellis";
 /// is passed through as it is.
 pub async fn generate(
     State(state): State<AppState>,
+    tally: Option<Extension<Arc<Tally>>>,
     AppJson(req): AppJson<TrellisRequest>,
 ) -> Result<Response, ApiError> {
+    let tally = tally.map(|Extension(t)| t);
+    if let Some(t) = &tally {
+        t.set_model(TRELLIS_ID);
+    }
     let job = req.validate()?;
     if upstream::routed(&state, TRELLIS_ID) {
         let endpoint = ingot_proxy::Endpoint::Trellis;
-        if let Some(resp) = upstream::forward(&state, endpoint, TRELLIS_ID, &req, false).await? {
+        if let Some(resp) =
+            upstream::forward(&state, endpoint, TRELLIS_ID, &req, false, tally.as_deref()).await?
+        {
             return Ok(resp);
         }
     }
@@ -56,6 +66,17 @@ pub async fn generate(
             OutputFormat::Stl => Fmt::Stl,
         },
     };
+    let (admitted, running) = state.gen3d_gates();
+    let _admitted = Arc::clone(admitted)
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded {
+            what: "the local 3D engine's queue is full".to_owned(),
+            retry_after: 5,
+        })?;
+    let _running = Arc::clone(running)
+        .acquire_owned()
+        .await
+        .map_err(|e| ApiError::Internal(format!("3D engine gate closed: {e}")))?;
     let asset = tokio::task::spawn_blocking(move || ingot_gen3d::generate(&params))
         .await
         .map_err(|e| ApiError::Internal(format!("3D task failed: {e}")))?

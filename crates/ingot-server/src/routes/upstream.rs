@@ -8,6 +8,7 @@ use ingot_core::ModelKind;
 use ingot_proxy::{Endpoint, Forwarded, ForwardedBody};
 
 use crate::error::ApiError;
+use crate::observe::Tally;
 use crate::state::AppState;
 
 /// Response header naming the upstream that answered.
@@ -47,17 +48,44 @@ pub(crate) async fn forward<T: serde::Serialize>(
     model: &str,
     req: &T,
     stream: bool,
+    tally: Option<&Tally>,
 ) -> Result<Option<Response>, ApiError> {
     let body = serde_json::to_value(req)
         .map_err(|e| ApiError::Internal(format!("could not re-encode the request: {e}")))?;
     match state.proxy().forward(endpoint, model, body, stream).await {
-        Ok(f) => Ok(Some(response(f))),
+        Ok(f) => {
+            if let (Some(t), ForwardedBody::Full(b)) = (tally, &f.body)
+                && (200..300).contains(&f.status)
+                && let Some((prompt, completion)) = usage_of(b)
+            {
+                t.usage(prompt, completion);
+            }
+            Ok(Some(response(f)))
+        }
         Err(e) if e.local_fallback_allowed() && state.serves_locally(model) => {
             tracing::warn!(model, "answering from the local engine: {e}");
             Ok(None)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `usage` of an upstream's JSON answer (chat: prompt and completion tokens; embeddings:
+/// prompt tokens). Streamed answers are piped through unread, so only their requests count.
+fn usage_of(body: &[u8]) -> Option<(u64, u64)> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        usage: Usage,
+    }
+    #[derive(serde::Deserialize)]
+    struct Usage {
+        #[serde(default)]
+        prompt_tokens: u64,
+        #[serde(default)]
+        completion_tokens: u64,
+    }
+    let b: Body = serde_json::from_slice(body).ok()?;
+    Some((b.usage.prompt_tokens, b.usage.completion_tokens))
 }
 
 fn response(f: Forwarded) -> Response {

@@ -10,4 +10,5 @@
 mod chat;
 mod common;
 mod contract;
+mod keys;
 mod proxy;
