@@ -19,3 +19,7 @@ ensure_debian_packages() {
 }
 
 BUILD_PACKAGES=(cmake clang libclang-dev)
+# What the local vision engine runs: Tesseract OCR and ffmpeg (video frames).
+RUNTIME_PACKAGES=(tesseract-ocr tesseract-ocr-eng ffmpeg)
+# Only the tests: a TrueType font to render text that OCR must read back.
+TEST_PACKAGES=(fonts-dejavu-core)

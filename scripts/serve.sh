@@ -3,7 +3,7 @@
 # with the embedded default models. Extra arguments go to `ingot serve`.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-ensure_debian_packages "${BUILD_PACKAGES[@]}" unzip
+ensure_debian_packages "${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}" unzip
 "$ROOT/scripts/setup-models.sh" --multilingual
 log "building (release; target dir $CARGO_TARGET_DIR)"
 cargo build --release --locked --manifest-path "$ROOT/Cargo.toml" -p ingot-cli

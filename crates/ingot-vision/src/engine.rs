@@ -1,0 +1,327 @@
+//! [`VisionEngine`]: intake → fetch → decode → OCR and facts (or video sampling), with the
+//! blocking work on tokio's blocking pool and a semaphore bounding how many run at once.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use image::RgbImage;
+use ingot_protocol::chat::ChatMessage;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::analysis::{
+    self, Analysis, FrameAnalysis, ImageAnalysis, ImageReport, MediaAnalysis, VideoAnalysis,
+};
+use crate::decode::{self, DecodeError, DecodeLimits};
+use crate::error::{InputError, InputErrorKind, Loc, MediaKind, ToolError, VisionError};
+use crate::fetch::{FetchConfig, Fetcher};
+use crate::intake::{self, Detail, IntakeLimits, MediaItem, MediaSource};
+use crate::media;
+use crate::ocr::{self, OcrConfig};
+use crate::video::{self, SampleError, VideoConfig, VideoError};
+
+/// Everything the engine needs; `Default` gives safe limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisionConfig {
+    /// Counts and sizes of media per request.
+    pub intake: IntakeLimits,
+    /// Remote media: timeouts, size cap, redirects, allowlist.
+    pub fetch: FetchConfig,
+    /// Decompression-bomb limits.
+    pub decode: DecodeLimits,
+    /// Tesseract.
+    pub ocr: OcrConfig,
+    /// ffmpeg frame sampling.
+    pub video: VideoConfig,
+    /// Images or frames analysed at once (each may run one Tesseract process).
+    pub max_concurrent_jobs: usize,
+    /// Most OCR characters quoted per picture in the prompt.
+    pub max_text_chars: usize,
+}
+
+impl Default for VisionConfig {
+    fn default() -> Self {
+        Self {
+            intake: IntakeLimits::default(),
+            fetch: FetchConfig::default(),
+            decode: DecodeLimits::default(),
+            ocr: OcrConfig::default(),
+            video: VideoConfig::default(),
+            max_concurrent_jobs: std::thread::available_parallelism().map_or(2, usize::from),
+            max_text_chars: 1500,
+        }
+    }
+}
+
+impl VisionConfig {
+    /// Puts all temporary files under `dir`.
+    #[must_use]
+    pub fn with_temp_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        self.ocr.temp_dir = Some(dir.clone());
+        self.video.temp_dir = Some(dir);
+        self
+    }
+}
+
+/// Versions of the external tools, or why each is unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolStatus {
+    /// `tesseract --version`, first line.
+    pub tesseract: Result<String, ToolError>,
+    /// `ffmpeg -version`, first line (ffprobe checked too).
+    pub ffmpeg: Result<String, ToolError>,
+}
+
+/// Analyses the images and videos of chat requests. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct VisionEngine {
+    config: Arc<VisionConfig>,
+    fetcher: Fetcher,
+    jobs: Arc<Semaphore>,
+}
+
+/// One image of bytes: decode, measure, OCR. Blocking.
+///
+/// # Errors
+/// [`VisionError::Input`] (at `loc`) for undecodable or oversized data,
+/// [`VisionError::Tool`] when Tesseract is missing or fails.
+pub fn analyze_image_bytes(
+    bytes: &[u8],
+    detail: Detail,
+    limits: &DecodeLimits,
+    ocr_config: &OcrConfig,
+    loc: &Loc,
+) -> Result<ImageReport, VisionError> {
+    let img = decode::decode_image(bytes, limits)
+        .map_err(|e| InputError::new(loc.clone(), InputErrorKind::Decode(e)))?;
+    Ok(analyze_pixels(&img.rgb, detail, ocr_config)?)
+}
+
+/// Measures and OCRs decoded pixels. Blocking.
+///
+/// # Errors
+/// Tesseract is missing, times out or fails.
+pub fn analyze_pixels(
+    rgb: &RgbImage,
+    detail: Detail,
+    ocr_config: &OcrConfig,
+) -> Result<ImageReport, ToolError> {
+    let facts = crate::facts::measure(rgb);
+    let ocr = ocr::ocr(rgb, detail, ocr_config)?;
+    let kind = facts.kind(&ocr);
+    Ok(ImageReport { facts, ocr, kind })
+}
+
+impl VisionEngine {
+    /// An engine fetching with the system resolver.
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built.
+    pub fn new(config: VisionConfig) -> Result<Self, VisionError> {
+        let fetcher =
+            Fetcher::new(config.fetch.clone()).map_err(|e| VisionError::Internal(e.to_string()))?;
+        Ok(Self::with_fetcher(config, fetcher))
+    }
+
+    /// An engine with a given fetcher (e.g. one with an injected resolver); `config.fetch`
+    /// is then unused.
+    pub fn with_fetcher(config: VisionConfig, fetcher: Fetcher) -> Self {
+        let jobs = Arc::new(Semaphore::new(config.max_concurrent_jobs.max(1)));
+        Self {
+            config: Arc::new(config),
+            fetcher,
+            jobs,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &VisionConfig {
+        &self.config
+    }
+
+    /// Runs the tools' `--version` (blocking; call at startup, e.g. in `spawn_blocking`).
+    pub fn check_tools(&self) -> ToolStatus {
+        ToolStatus {
+            tesseract: ocr::tesseract_version(&self.config.ocr),
+            ffmpeg: video::ffmpeg_version(&self.config.video),
+        }
+    }
+
+    /// Finds, fetches and analyses every image and video in `messages`.
+    ///
+    /// # Errors
+    /// [`VisionError::Input`] with the JSON path for anything wrong with the media (answer
+    /// 422), [`VisionError::Tool`] when Tesseract or ffmpeg is missing or fails.
+    pub async fn analyze(&self, messages: &[ChatMessage]) -> Result<Analysis, VisionError> {
+        let mut intake = intake::extract(messages, &self.config.intake)?;
+        let items = std::mem::take(&mut intake.media);
+        let mut tasks = JoinSet::new();
+        for (k, item) in items.into_iter().enumerate() {
+            let this = self.clone();
+            tasks.spawn(async move { (k, this.analyze_item(item).await) });
+        }
+        let mut done: Vec<Option<MediaAnalysis>> = vec![None; tasks.len()];
+        while let Some(joined) = tasks.join_next().await {
+            let (k, result) = joined.map_err(|e| VisionError::Internal(e.to_string()))?;
+            // Returning drops the JoinSet, which cancels the remaining items.
+            done[k] = Some(result?);
+        }
+        let media: Vec<MediaAnalysis> = done.into_iter().flatten().collect();
+        let max = self.config.max_text_chars;
+        let messages = intake.text_messages(messages, |k| {
+            media
+                .get(k)
+                .map(|m| analysis::describe(m, max))
+                .unwrap_or_default()
+        });
+        Ok(Analysis {
+            media,
+            messages,
+            max_text_chars: max,
+        })
+    }
+
+    async fn analyze_item(&self, item: MediaItem) -> Result<MediaAnalysis, VisionError> {
+        let MediaItem {
+            kind,
+            number,
+            source,
+            detail,
+            loc,
+            ..
+        } = item;
+        let bytes = self.bytes_of(source, kind, &loc).await?;
+        match kind {
+            MediaKind::Image => {
+                let report = self.image_job(bytes, detail, loc.clone()).await?;
+                Ok(MediaAnalysis::Image(ImageAnalysis {
+                    number,
+                    loc,
+                    report,
+                }))
+            }
+            MediaKind::Video => self.video_job(bytes, number, loc).await,
+        }
+    }
+
+    async fn bytes_of(
+        &self,
+        source: MediaSource,
+        kind: MediaKind,
+        loc: &Loc,
+    ) -> Result<Vec<u8>, VisionError> {
+        let url = match source {
+            MediaSource::Inline(d) => return Ok(d.bytes),
+            MediaSource::Remote(url) => url,
+        };
+        let max = match kind {
+            MediaKind::Image => self.config.intake.max_image_bytes,
+            MediaKind::Video => self.config.intake.max_video_bytes,
+        };
+        let fetched = self
+            .fetcher
+            .fetch(&url, max)
+            .await
+            .map_err(|e| InputError::new(loc.clone(), InputErrorKind::Fetch(e)))?;
+        let ok = match kind {
+            MediaKind::Image => media::sniff_image(&fetched.bytes).is_some(),
+            MediaKind::Video => media::sniff_video(&fetched.bytes).is_some(),
+        };
+        if !ok {
+            let mut found = media::describe_content(&fetched.bytes);
+            if let Some(ct) = &fetched.content_type {
+                found.push_str(&format!(", Content-Type {ct}"));
+            }
+            let other = match kind {
+                MediaKind::Image => MediaKind::Video,
+                MediaKind::Video => MediaKind::Image,
+            };
+            if media::kind_from_extension(url.path()) == Some(other) {
+                found.push_str(&format!(
+                    "; the URL names a {}: send it as a `{}_url` part",
+                    other.as_str(),
+                    other.as_str()
+                ));
+            }
+            let kind = match kind {
+                MediaKind::Image => InputErrorKind::Decode(DecodeError::Unsupported { found }),
+                MediaKind::Video => InputErrorKind::Video(VideoError::Unsupported { found }),
+            };
+            return Err(InputError::new(loc.clone(), kind).into());
+        }
+        Ok(fetched.bytes)
+    }
+
+    /// Decode + facts + OCR under a job permit, on the blocking pool.
+    async fn image_job(
+        &self,
+        bytes: Vec<u8>,
+        detail: Detail,
+        loc: Loc,
+    ) -> Result<ImageReport, VisionError> {
+        let _permit = self.permit().await?;
+        let cfg = Arc::clone(&self.config);
+        tokio::task::spawn_blocking(move || {
+            analyze_image_bytes(&bytes, detail, &cfg.decode, &cfg.ocr, &loc)
+        })
+        .await
+        .map_err(|e| VisionError::Internal(e.to_string()))?
+    }
+
+    async fn video_job(
+        &self,
+        bytes: Vec<u8>,
+        number: usize,
+        loc: Loc,
+    ) -> Result<MediaAnalysis, VisionError> {
+        let sampled = {
+            let _permit = self.permit().await?;
+            let cfg = Arc::clone(&self.config);
+            tokio::task::spawn_blocking(move || video::sample_frames(&bytes, &cfg.video))
+                .await
+                .map_err(|e| VisionError::Internal(e.to_string()))?
+        };
+        let (info, frames) = sampled.map_err(|e| match e {
+            SampleError::Input(v) => {
+                VisionError::from(InputError::new(loc.clone(), InputErrorKind::Video(v)))
+            }
+            SampleError::Tool(t) => VisionError::Tool(t),
+        })?;
+        let mut tasks = JoinSet::new();
+        for (i, f) in frames.into_iter().enumerate() {
+            let this = self.clone();
+            let loc = loc.clone();
+            tasks.spawn(async move {
+                let report = this.image_job(f.png, Detail::Auto, loc).await;
+                (i, f.timestamp_s, report)
+            });
+        }
+        let mut out = Vec::with_capacity(tasks.len());
+        while let Some(joined) = tasks.join_next().await {
+            let (i, timestamp_s, report) =
+                joined.map_err(|e| VisionError::Internal(e.to_string()))?;
+            out.push((
+                i,
+                FrameAnalysis {
+                    timestamp_s,
+                    report: report?,
+                },
+            ));
+        }
+        out.sort_by_key(|(i, _)| *i);
+        Ok(MediaAnalysis::Video(VideoAnalysis {
+            number,
+            loc,
+            info,
+            frames: out.into_iter().map(|(_, f)| f).collect(),
+        }))
+    }
+
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, VisionError> {
+        Arc::clone(&self.jobs)
+            .acquire_owned()
+            .await
+            .map_err(|e| VisionError::Internal(e.to_string()))
+    }
+}
