@@ -2,6 +2,7 @@
 import json
 import os
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -14,6 +15,8 @@ class Server:
     def __init__(self, *args, env=None):
         e = dict(os.environ)
         e.pop("INGOT_API_KEYS", None)
+        # Each server gets its own empty key database, whatever the machine's default holds.
+        e["INGOT_KEYS_DB"] = os.path.join(tempfile.mkdtemp(prefix="ingot-e2e-"), "keys.db")
         e.update(env or {})
         self.proc = subprocess.Popen(
             [BIN, "serve", "--port", "0", "--log-format", "json", *args],
@@ -64,8 +67,10 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server():
-    """The embedded default: local chat, embedding and 3D models, no keys."""
-    s = Server()
+    """The embedded default: local chat, embedding, vision and 3D engines, no keys. Image
+    URLs may point at 127.0.0.1 (the tests serve images there); other internal addresses stay
+    refused."""
+    s = Server("--vision-allow", "127.0.0.1/32")
     s.wait_ready()
     yield s
     s.stop()

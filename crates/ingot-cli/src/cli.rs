@@ -297,6 +297,10 @@ pub struct ServeArgs {
     /// Chat requests that may wait for a slot before 429 [default: 64].
     #[arg(long, env = "INGOT_CHAT_QUEUE")]
     pub chat_queue: Option<usize>,
+    /// Internal destinations (CIDRs or host names, comma-separated) that image and video
+    /// URLs may point to; loopback, private and link-local addresses are refused otherwise.
+    #[arg(long, env = "INGOT_VISION_ALLOW", value_delimiter = ',')]
+    pub vision_allow: Option<Vec<String>>,
     /// Do not load the local chat model.
     #[arg(long)]
     pub no_chat: bool,

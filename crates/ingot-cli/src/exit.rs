@@ -33,6 +33,8 @@ pub fn describe(e: &ClientError) -> (u8, String) {
                 429 => {
                     format!("rate limited: waited and retried {retries} time(s); try again later")
                 }
+                501 => "the server has nothing to serve this model with; see the detail above"
+                    .to_owned(),
                 s if *s >= 500 => format!("the server failed (retried {retries} time(s))"),
                 _ => String::new(),
             };

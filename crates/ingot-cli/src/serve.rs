@@ -84,6 +84,13 @@ fn resolve_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(v) = args.chat_queue {
         cfg.chat.queue_capacity = v;
     }
+    if let Some(v) = &args.vision_allow {
+        cfg.vision.allow = v
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+    }
     if args.no_chat {
         cfg.chat.enabled = false;
     }

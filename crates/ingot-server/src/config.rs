@@ -42,6 +42,8 @@ pub struct Config {
     pub embeddings: EmbeddingsConfig,
     /// The local 3D preview engine.
     pub gen3d: Gen3dConfig,
+    /// The local vision engine (OCR + visual facts + the local chat model).
+    pub vision: VisionSection,
     /// Default of every upstream's `local_fallback`: when all upstreams of an id failed
     /// with a connection error, a timeout, 429 or 5xx, a local engine serving the id answers.
     pub local_fallback: bool,
@@ -61,8 +63,38 @@ impl Default for Config {
             chat: ChatConfig::default(),
             embeddings: EmbeddingsConfig::default(),
             gen3d: Gen3dConfig::default(),
+            vision: VisionSection::default(),
             local_fallback: false,
             upstreams: Vec::new(),
+        }
+    }
+}
+
+/// `[vision]`: the local vision engine behind the vision-chat ids. It reads the text in each
+/// image with Tesseract, measures plain visual facts, samples video frames with ffmpeg, and
+/// gives these with the question to the local chat model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VisionSection {
+    /// Serve the vision-chat ids locally (needs the chat model, tesseract and ffmpeg).
+    pub enabled: bool,
+    /// Destinations image and video URLs may point to although they are loopback, private,
+    /// link-local or otherwise internal: CIDRs (`10.1.0.0/16`) or host names. Refused by
+    /// default.
+    pub allow: Vec<String>,
+    /// Largest fetched or inline image or video, in bytes.
+    pub max_media_bytes: usize,
+    /// Time limit of one URL fetch, in seconds.
+    pub fetch_timeout_secs: u64,
+}
+
+impl Default for VisionSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow: Vec::new(),
+            max_media_bytes: 32 * 1024 * 1024,
+            fetch_timeout_secs: 30,
         }
     }
 }
@@ -248,8 +280,25 @@ impl Config {
     /// # Errors
     /// The first problem, naming the upstream and the key.
     pub fn validate(&self) -> Result<(), String> {
+        self.vision_config()?;
         let specs = self.upstream_specs(|name| std::env::var(name).ok())?;
         Proxy::new(specs).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// The vision engine's settings.
+    ///
+    /// # Errors
+    /// An entry of `[vision] allow` that is neither a CIDR nor a host name.
+    pub fn vision_config(&self) -> Result<ingot_vision::VisionConfig, String> {
+        let mut c = ingot_vision::VisionConfig::default();
+        c.fetch.allowlist = ingot_vision::Allowlist::from_entries(&self.vision.allow)
+            .map_err(|e| format!("[vision] allow: {e}"))?;
+        c.fetch.max_bytes = self.vision.max_media_bytes;
+        c.fetch.total_timeout =
+            std::time::Duration::from_secs(self.vision.fetch_timeout_secs.max(1));
+        c.intake.max_image_bytes = self.vision.max_media_bytes;
+        c.intake.max_video_bytes = self.vision.max_media_bytes;
+        Ok(c)
     }
 
     /// The upstreams as the proxy takes them, with keys resolved through `env`.

@@ -100,6 +100,10 @@ pub async fn load_engines(state: AppState) {
     if cfg.chat.enabled {
         e.set(ModelKindSlot::Chat, LoadState::Loading);
     }
+    let vision_enabled = cfg.chat.enabled && cfg.vision.enabled;
+    if vision_enabled {
+        e.set(ModelKindSlot::Vision, LoadState::Loading);
+    }
     if cfg.embeddings.enabled {
         e.set(ModelKindSlot::General, LoadState::Loading);
         if cfg.model_path(&cfg.embeddings.multilingual).exists() {
@@ -163,7 +167,32 @@ pub async fn load_engines(state: AppState) {
             }
         })
     };
-    for task in [chat, embed] {
+    let vision = {
+        let state = state.clone();
+        let cfg = state.config().clone();
+        tokio::task::spawn_blocking(move || {
+            if !vision_enabled {
+                return;
+            }
+            let res = cfg
+                .vision_config()
+                .and_then(|c| ingot_vision::VisionEngine::new(c).map_err(|e| e.to_string()))
+                .and_then(|engine| {
+                    let tools = engine.check_tools();
+                    if let Err(e) = &tools.ffmpeg {
+                        tracing::warn!("video understanding unavailable: {e}");
+                    }
+                    tools
+                        .tesseract
+                        .map(|_| engine)
+                        .map_err(|e| format!("{e}; install Debian's tesseract-ocr"))
+                });
+            finish(&state, ModelKindSlot::Vision, res, |v| {
+                state.engines().vision.set(v).is_ok()
+            });
+        })
+    };
+    for task in [chat, embed, vision] {
         if let Err(e) = task.await {
             tracing::error!("model loading task failed: {e}");
         }

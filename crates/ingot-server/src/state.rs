@@ -32,7 +32,9 @@ pub struct Engines {
     pub general: OnceLock<Embedder>,
     /// multilingual-e5-small.
     pub multilingual: OnceLock<Embedder>,
-    status: Mutex<[(ModelKindSlot, LoadState); 3]>,
+    /// OCR and visual facts for the vision-chat ids (answered by the chat model).
+    pub vision: OnceLock<ingot_vision::VisionEngine>,
+    status: Mutex<[(ModelKindSlot, LoadState); 4]>,
 }
 
 /// Which engine a load status belongs to.
@@ -44,6 +46,8 @@ pub enum ModelKindSlot {
     General,
     /// Multilingual embeddings.
     Multilingual,
+    /// The vision engine's tools (tesseract, ffmpeg).
+    Vision,
 }
 
 impl Engines {
@@ -53,10 +57,12 @@ impl Engines {
                 (ModelKindSlot::Chat, LoadState::Disabled),
                 (ModelKindSlot::General, LoadState::Disabled),
                 (ModelKindSlot::Multilingual, LoadState::Disabled),
+                (ModelKindSlot::Vision, LoadState::Disabled),
             ]),
             chat: OnceLock::new(),
             general: OnceLock::new(),
             multilingual: OnceLock::new(),
+            vision: OnceLock::new(),
         }
     }
 
@@ -233,6 +239,11 @@ impl AppState {
                 LoadState::Disabled | LoadState::Ready => {}
             }
         }
+        // A vision engine without its tools leaves the vision ids unserved (they say why)
+        // but does not hold the rest of the server back.
+        if e.get(ModelKindSlot::Vision) == LoadState::Loading {
+            waiting.push("vision engine starting".to_owned());
+        }
         if waiting.is_empty() {
             Ok(())
         } else {
@@ -283,10 +294,12 @@ impl AppState {
             ModelKind::Gen3d => Served::Local {
                 weights: GEN3D_ROOT.to_owned(),
             },
-            ModelKind::VisionChat => Served::Missing {
-                reason:
-                    "this build has no local vision engine yet and no upstream is configured for it"
-                        .to_owned(),
+            ModelKind::VisionChat => match (e.vision.get(), e.chat.get()) {
+                (Some(_), Some(_)) => Served::Local {
+                    weights: format!("{}+{VISION_ROOT_SUFFIX}", self.config().chat.id),
+                },
+                (None, _) => engine_state(ModelKindSlot::Vision, "vision"),
+                (Some(_), None) => engine_state(ModelKindSlot::Chat, "chat"),
             },
             ModelKind::Other => Served::Missing {
                 reason:
@@ -412,6 +425,10 @@ fn upstream_served(proxy: &Proxy, id: &str) -> Option<Served> {
 
 /// `root` of the 3D id: the procedural preview engine.
 pub const GEN3D_ROOT: &str = "ingot/gen3d-procedural-preview";
+
+/// What the vision-chat ids' `root` adds to the chat model's id: the text each image holds
+/// is read by Tesseract OCR and given to the chat model with plain visual facts.
+pub const VISION_ROOT_SUFFIX: &str = "tesseract-ocr";
 
 fn local_entry(id: &str, kind: ModelKind, len: u64) -> ingot_core::CatalogEntry {
     ingot_core::CatalogEntry {

@@ -54,11 +54,17 @@ pub async fn completions(
         }
     }
     let entry = resolve(&state, &req.model, &kinds)?;
-    if entry.kind == ModelKind::VisionChat {
-        return Err(missing(&entry));
-    }
     let engine = state.engines().chat.get().ok_or_else(|| missing(&entry))?;
-    let job = to_job(&req)?;
+    let job = if entry.kind == ModelKind::VisionChat {
+        let vision = state
+            .engines()
+            .vision
+            .get()
+            .ok_or_else(|| missing(&entry))?;
+        to_job(&with_media_described(vision, &req).await?)?
+    } else {
+        to_job(&req)?
+    };
     let handle = engine.submit(job).map_err(engine_error)?;
     let meta = Meta {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
@@ -75,6 +81,48 @@ pub async fn completions(
         collect(meta, handle.events)
             .await
             .map(|r| axum::Json(r).into_response())
+    }
+}
+
+/// The request with each image and video replaced by what the vision engine read and
+/// measured in it, and a system hint that tells the text model how to use that.
+async fn with_media_described(
+    vision: &ingot_vision::VisionEngine,
+    req: &ChatCompletionRequest,
+) -> Result<ChatCompletionRequest, ApiError> {
+    let analysis = vision.analyze(&req.messages).await.map_err(vision_error)?;
+    let mut out = req.clone();
+    out.messages = analysis.messages;
+    if !analysis.media.is_empty() {
+        match out.messages.first_mut() {
+            Some(m) if matches!(m.role, Role::System | Role::Developer) => {
+                let text = m
+                    .content
+                    .as_ref()
+                    .map(MessageContent::text)
+                    .unwrap_or_default();
+                m.content = Some(MessageContent::Text(format!(
+                    "{text}\n\n{}",
+                    ingot_vision::SYSTEM_HINT
+                )));
+            }
+            _ => out.messages.insert(
+                0,
+                ingot_protocol::chat::ChatMessage::text(Role::System, ingot_vision::SYSTEM_HINT),
+            ),
+        }
+    }
+    Ok(out)
+}
+
+fn vision_error(e: ingot_vision::VisionError) -> ApiError {
+    use ingot_vision::{ToolError, VisionError};
+    if let Some(field) = e.field_error() {
+        return ApiError::Invalid(field);
+    }
+    match e {
+        VisionError::Tool(ToolError::Missing { .. }) => ApiError::Unavailable(e.to_string()),
+        other => ApiError::Internal(other.to_string()),
     }
 }
 
