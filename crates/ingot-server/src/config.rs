@@ -47,6 +47,9 @@ pub struct Config {
     /// Default of every upstream's `local_fallback`: when all upstreams of an id failed
     /// with a connection error, a timeout, 429 or 5xx, a local engine serving the id answers.
     pub local_fallback: bool,
+    /// Requests forwarded to upstreams at once (streams count until they end); beyond it
+    /// the server answers 429, so memory stays bounded whatever the load.
+    pub upstream_max_in_flight: usize,
     /// `[[upstreams]]`: servers that model ids are routed to, in failover order.
     pub upstreams: Vec<UpstreamConfig>,
 }
@@ -65,6 +68,7 @@ impl Default for Config {
             gen3d: Gen3dConfig::default(),
             vision: VisionSection::default(),
             local_fallback: false,
+            upstream_max_in_flight: 256,
             upstreams: Vec::new(),
         }
     }

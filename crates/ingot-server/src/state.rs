@@ -105,6 +105,8 @@ struct Inner {
     gen3d_admitted: Arc<tokio::sync::Semaphore>,
     /// 3D assets being generated.
     gen3d_running: Arc<tokio::sync::Semaphore>,
+    /// Requests being forwarded to upstreams.
+    upstream_in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// Cheap-to-clone handle on everything a handler needs.
@@ -168,6 +170,9 @@ impl AppState {
                 config.gen3d.concurrency.max(1) + config.gen3d.queue_capacity,
             )),
             gen3d_running: Arc::new(tokio::sync::Semaphore::new(config.gen3d.concurrency.max(1))),
+            upstream_in_flight: Arc::new(tokio::sync::Semaphore::new(
+                config.upstream_max_in_flight.max(1),
+            )),
             config,
         }))
     }
@@ -206,6 +211,11 @@ impl AppState {
     /// a permit to run.
     pub fn gen3d_gates(&self) -> (&Arc<tokio::sync::Semaphore>, &Arc<tokio::sync::Semaphore>) {
         (&self.0.gen3d_admitted, &self.0.gen3d_running)
+    }
+
+    /// Permits for requests forwarded to upstreams.
+    pub fn upstream_gate(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.0.upstream_in_flight
     }
 
     /// The metrics registry.

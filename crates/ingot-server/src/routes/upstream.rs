@@ -1,6 +1,8 @@
 //! Requests for ids that upstreams serve: forwarded through the proxy, with the local
 //! engine as the fallback where the configuration allows it.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -8,7 +10,7 @@ use ingot_core::ModelKind;
 use ingot_proxy::{Endpoint, Forwarded, ForwardedBody};
 
 use crate::error::ApiError;
-use crate::observe::Tally;
+use crate::observe::{Tally, guard_body};
 use crate::state::AppState;
 
 /// Response header naming the upstream that answered.
@@ -52,6 +54,18 @@ pub(crate) async fn forward<T: serde::Serialize>(
 ) -> Result<Option<Response>, ApiError> {
     let body = serde_json::to_value(req)
         .map_err(|e| ApiError::Internal(format!("could not re-encode the request: {e}")))?;
+    let permit = Arc::clone(state.upstream_gate())
+        .try_acquire_owned()
+        .map_err(|_| {
+            state.metrics().rate_limited("upstream requests in flight");
+            ApiError::Overloaded {
+                what: format!(
+                    "{} requests are already being forwarded to upstreams",
+                    state.config().upstream_max_in_flight
+                ),
+                retry_after: 1,
+            }
+        })?;
     match state.proxy().forward(endpoint, model, body, stream).await {
         Ok(f) => {
             if let (Some(t), ForwardedBody::Full(b)) = (tally, &f.body)
@@ -60,7 +74,8 @@ pub(crate) async fn forward<T: serde::Serialize>(
             {
                 t.usage(prompt, completion);
             }
-            Ok(Some(response(f)))
+            // The permit is held until the (possibly streamed) answer has been sent.
+            Ok(Some(guard_body(response(f), permit)))
         }
         Err(e) if e.local_fallback_allowed() && state.serves_locally(model) => {
             tracing::warn!(model, "answering from the local engine: {e}");

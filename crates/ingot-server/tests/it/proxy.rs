@@ -671,3 +671,35 @@ async fn invalid_upstream_config_is_refused_or_reported() {
     let b: Value = resp.json().await.unwrap();
     assert!(b["message"].as_str().unwrap().contains("broken"), "{b}");
 }
+
+#[tokio::test]
+async fn forwarded_requests_in_flight_are_bounded_until_their_stream_ends() {
+    // A stream that takes about half a second to finish.
+    let up = mock(|_, _| {
+        sse_reply(
+            (0..100)
+                .map(|_| Ok(Bytes::from_static(b": keep-alive\n\n")))
+                .chain([Ok(Bytes::from_static(b"data: [DONE]\n\n"))])
+                .collect(),
+        )
+    })
+    .await;
+    let mut cfg = bare_config();
+    cfg.upstreams = vec![upstream("vllm", &up.base_url, &[CHAT_ID])];
+    cfg.upstream_max_in_flight = 1;
+    let s = spawn(cfg, false).await;
+    let mut req = chat(CHAT_ID);
+    req["stream"] = json!(true);
+    let url = format!("{}/v1/chat/completions", s.base);
+    let first = http().post(&url).json(&req).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    // The first stream is still open: the second request is refused.
+    let second = http().post(&url).json(&chat(CHAT_ID)).send().await.unwrap();
+    assert_eq!(second.status(), 429);
+    assert_eq!(second.headers()["retry-after"], "1");
+    // Once it has ended, the gate opens again.
+    first.bytes().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let third = http().post(&url).json(&chat(CHAT_ID)).send().await.unwrap();
+    assert_eq!(third.status(), 200);
+}
