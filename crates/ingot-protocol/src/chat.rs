@@ -19,25 +19,41 @@ use crate::Extra;
 
 /// A chat completion request.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ChatCompletionRequest {
     /// Model id; unknown ids answer 404.
+    #[cfg_attr(feature = "openapi", schemars(regex(pattern = r"\S")))]
     pub model: String,
     /// The conversation, at least one message.
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1)))]
     pub messages: Vec<ChatMessage>,
     /// Legacy output cap; LangChain always sends 1024.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1)))]
     pub max_tokens: Option<u32>,
     /// Output cap preferred by openai-python; wins over `max_tokens`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1)))]
     pub max_completion_tokens: Option<u32>,
     /// Sampling temperature in [0, 2]; 0 is greedy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::num::opt_f32"
+    )]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 0, max = 2)))]
     pub temperature: Option<f32>,
     /// Nucleus sampling mass in (0, 1].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::num::opt_f32"
+    )]
+    #[cfg_attr(feature = "openapi", schemars(range(max = 1), extend("exclusiveMinimum" = 0)))]
     pub top_p: Option<f32>,
     /// Number of choices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 128)))]
     pub n: Option<u32>,
     /// Stop sequences; the stop text is not part of the output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,19 +68,38 @@ pub struct ChatCompletionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
     /// In [-2, 2].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::num::opt_f32"
+    )]
+    #[cfg_attr(feature = "openapi", schemars(range(min = -2, max = 2)))]
     pub presence_penalty: Option<f32>,
     /// In [-2, 2].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::num::opt_f32"
+    )]
+    #[cfg_attr(feature = "openapi", schemars(range(min = -2, max = 2)))]
     pub frequency_penalty: Option<f32>,
     /// Return log-probabilities of the output tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<bool>,
     /// Alternatives per token, 0–20; needs `logprobs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 0, max = 20)))]
     pub top_logprobs: Option<u32>,
     /// Token id (as a string) → bias added to its logit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::num::opt_f32_map"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(schema_with = "crate::openapi::logit_bias_schema")
+    )]
     pub logit_bias: Option<BTreeMap<String, f32>>,
     /// Output format constraint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,10 +120,20 @@ pub struct ChatCompletionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_k: Option<i32>,
     /// NIM/vLLM: min-p sampling in [0, 1].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::num::opt_f32"
+    )]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 0, max = 1)))]
     pub min_p: Option<f32>,
     /// NIM/vLLM: multiplicative repetition penalty, > 0.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::num::opt_f32"
+    )]
+    #[cfg_attr(feature = "openapi", schemars(range(max = 2), extend("exclusiveMinimum" = 0)))]
     pub repetition_penalty: Option<f32>,
     /// NIM/vLLM: keep generating past end-of-sequence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,18 +169,32 @@ pub struct ChatCompletionRequest {
 
 /// NIM 1.x `nvext`: sampling and guided-decoding extras.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct NvExt {
     /// Top-k.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_k: Option<i32>,
     /// Repetition penalty.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::num::opt_f32"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(range(max = 2), extend("exclusiveMinimum" = 0))
+    )]
     pub repetition_penalty: Option<f32>,
     /// Ignore end-of-sequence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore_eos: Option<bool>,
     /// Min-p.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::num::opt_f32"
+    )]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 0, max = 1)))]
     pub min_p: Option<f32>,
     /// Guided JSON schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,6 +218,7 @@ pub struct NvExt {
 
 /// `stop`: one string or a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Stop {
     /// A single stop sequence.
@@ -182,6 +242,7 @@ impl Stop {
 
 /// `stream_options`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StreamOptions {
     /// Send one usage chunk before `[DONE]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,6 +257,7 @@ pub struct StreamOptions {
 
 /// Message author.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// System prompt.
@@ -228,6 +290,7 @@ impl Role {
 
 /// One message of the conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ChatMessage {
     /// Author.
     pub role: Role,
@@ -264,6 +327,7 @@ impl ChatMessage {
 
 /// A tool definition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Tool {
     /// Always `function`.
     #[serde(rename = "type")]
@@ -274,6 +338,7 @@ pub struct Tool {
 
 /// A callable function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct FunctionDef {
     /// Function name.
     pub name: String,
@@ -290,6 +355,7 @@ pub struct FunctionDef {
 
 /// A tool call made by the assistant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ToolCall {
     /// Call id, echoed by the tool message.
     pub id: String,
@@ -302,6 +368,7 @@ pub struct ToolCall {
 
 /// Function name and its arguments as a JSON string.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct FunctionCall {
     /// Function name.
     pub name: String,
@@ -311,6 +378,7 @@ pub struct FunctionCall {
 
 /// `tool_choice`: a mode or a named function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum ToolChoice {
     /// `none`, `auto` or `required`.
@@ -321,6 +389,7 @@ pub enum ToolChoice {
 
 /// A forced function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct NamedToolChoice {
     /// Always `function`.
     #[serde(rename = "type")]
@@ -331,6 +400,7 @@ pub struct NamedToolChoice {
 
 /// A function name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct NamedFunction {
     /// Function name.
     pub name: String,
@@ -338,6 +408,7 @@ pub struct NamedFunction {
 
 /// `response_format`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResponseFormat {
     /// Free text.
@@ -353,6 +424,7 @@ pub enum ResponseFormat {
 
 /// The schema of a `json_schema` response format.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct JsonSchemaFormat {
     /// Schema name (required by OpenAI; LangChain sends `response`).
     pub name: String,

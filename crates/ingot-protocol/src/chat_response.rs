@@ -7,6 +7,7 @@ use crate::chat::{Role, ToolCall};
 
 /// Why a choice ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     /// End of sequence or a stop string.
@@ -23,6 +24,7 @@ pub enum FinishReason {
 
 /// Token counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Usage {
     /// Tokens in the prompt.
     pub prompt_tokens: u32,
@@ -45,6 +47,7 @@ impl Usage {
 
 /// A non-stream chat completion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ChatCompletionResponse {
     /// `chatcmpl-…`.
     pub id: String,
@@ -69,6 +72,7 @@ pub struct ChatCompletionResponse {
 
 /// One choice of a non-stream completion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ChatChoice {
     /// Choice index.
     pub index: u32,
@@ -83,6 +87,7 @@ pub struct ChatChoice {
 
 /// The assistant message of a choice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct AssistantMessage {
     /// Always `assistant`.
     pub role: Role,
@@ -101,6 +106,7 @@ pub struct AssistantMessage {
 
 /// `logprobs` of a choice.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ChoiceLogprobs {
     /// Per output token.
     pub content: Option<Vec<TokenLogprob>>,
@@ -111,6 +117,7 @@ pub struct ChoiceLogprobs {
 
 /// Log-probability of one output token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct TokenLogprob {
     /// Token text.
     pub token: String,
@@ -124,6 +131,7 @@ pub struct TokenLogprob {
 
 /// An alternative token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct TopLogprob {
     /// Token text.
     pub token: String,
@@ -135,6 +143,7 @@ pub struct TopLogprob {
 
 /// One SSE chunk of a streamed completion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ChatCompletionChunk {
     /// Same on every chunk of a stream.
     pub id: String,
@@ -156,6 +165,7 @@ pub struct ChatCompletionChunk {
 
 /// One choice's delta.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ChunkChoice {
     /// Choice index.
     pub index: u32,
@@ -170,6 +180,7 @@ pub struct ChunkChoice {
 
 /// The changing part of a chunk.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Delta {
     /// `assistant` on the first chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +198,7 @@ pub struct Delta {
 
 /// A piece of a tool call in a stream; `index` is always present.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ToolCallDelta {
     /// Which tool call this piece belongs to.
     pub index: u32,
@@ -203,6 +215,7 @@ pub struct ToolCallDelta {
 
 /// Function name and argument text pieces.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct FunctionCallDelta {
     /// Function name, on the first piece.
     #[serde(default, skip_serializing_if = "Option::is_none")]

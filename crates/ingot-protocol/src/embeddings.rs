@@ -15,8 +15,10 @@ pub const MAX_INPUTS: usize = 2048;
 
 /// An embeddings request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EmbeddingRequest {
     /// Model id; NIM 1.x also accepts a `-query`/`-passage` suffix.
+    #[cfg_attr(feature = "openapi", schemars(regex(pattern = r"\S")))]
     pub model: String,
     /// Text(s) or token ids.
     pub input: EmbeddingInput,
@@ -25,6 +27,7 @@ pub struct EmbeddingRequest {
     pub encoding_format: Option<EncodingFormat>,
     /// Output size, for models that support it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1)))]
     pub dimensions: Option<u32>,
     /// NVIDIA: `query` or `passage`; required by asymmetric models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +133,7 @@ fn token_ids<E: de::Error>(items: &[Value]) -> Result<Vec<u32>, E> {
 
 /// Encoding of the returned vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum EncodingFormat {
     /// JSON numbers.
@@ -140,6 +144,7 @@ pub enum EncodingFormat {
 
 /// NVIDIA's `input_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum InputType {
     /// A search query.
@@ -159,6 +164,7 @@ impl fmt::Display for InputType {
 
 /// NVIDIA's `truncate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Truncate {
     /// Too-long input is an error (the default).
@@ -226,6 +232,7 @@ impl EmbeddingRequest {
 
 /// The embeddings response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EmbeddingResponse {
     /// Always `list`.
     pub object: String,
@@ -239,6 +246,7 @@ pub struct EmbeddingResponse {
 
 /// One vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Embedding {
     /// Always `embedding`.
     pub object: String,
@@ -250,6 +258,7 @@ pub struct Embedding {
 
 /// A vector as floats or as base64 of little-endian f32.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum EmbeddingVector {
     /// JSON numbers.
@@ -292,6 +301,7 @@ impl EmbeddingVector {
 
 /// Embedding token counts; both fields are equal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EmbeddingUsage {
     /// Tokens embedded.
     pub prompt_tokens: u32,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// The hybrid error body (wire-spec §0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     /// Problem type; always `about:blank`.
     #[serde(rename = "type", default = "about_blank")]
@@ -33,6 +34,7 @@ fn about_blank() -> String {
 
 /// The OpenAI error object, `{"message","type","param","code"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct OpenAiError {
     /// Human-readable message.
     pub message: String,
@@ -84,6 +86,7 @@ impl ErrorBody {
 /// An error event inside an SSE stream, sent after the stream has started
 /// (`data: {"error":{...}}` followed by `data: [DONE]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StreamError {
     /// The error payload.
     pub error: StreamErrorInner,
@@ -91,6 +94,7 @@ pub struct StreamError {
 
 /// Payload of [`StreamError`]; `object` is `"error"` because LangChain checks it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StreamErrorInner {
     /// Always `error`.
     pub object: String,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `{"object":"health.response","message":"ready","ready":true}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct HealthResponse {
     /// Always `health.response`.
     pub object: String,

@@ -15,6 +15,7 @@
 //! - [`embeddings`]: embedding requests and responses (float and base64).
 //! - [`trellis`]: the TRELLIS 3D request and its two response shapes.
 //! - [`health`]: NIM health responses.
+//! - `openapi` (feature `openapi`): JSON Schemas of all of the above, for OpenAPI documents.
 //!
 //! # Example
 //! ```
@@ -32,6 +33,9 @@ pub mod embeddings;
 pub mod error;
 pub mod health;
 pub mod models;
+mod num;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod trellis;
 
 /// A JSON object of fields this crate does not model; kept so they round-trip.

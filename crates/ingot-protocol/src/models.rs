@@ -7,6 +7,7 @@ pub const HOSTED_CREATED: i64 = 735_790_403;
 
 /// `{"object":"list","data":[...]}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ModelList {
     /// Always `list`.
     pub object: String,
@@ -26,6 +27,7 @@ impl ModelList {
 
 /// One model, as openai-python's `Model` and NIM's vLLM `ModelCard` describe it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Model {
     /// The id clients send, e.g. `meta/llama-3.3-70b-instruct`.
     pub id: String,

@@ -10,15 +10,25 @@ pub const MAX_PROMPT_CHARS: usize = 77;
 
 /// A TRELLIS request.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schemars(extend("anyOf" = [{"required": ["prompt"]}, {"required": ["image"]}]))
+)]
 pub struct TrellisRequest {
     /// `text` or `image`; inferred from the inputs when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<TrellisMode>,
     /// Text prompt, at most 77 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(length(max = 77)))]
     pub prompt: Option<String>,
     /// Image as a data URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(regex(pattern = r"^$|^data:image/[\s\S]*;base64,"))
+    )]
     pub image: Option<String>,
     /// Skip texture baking.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -28,21 +38,27 @@ pub struct TrellisRequest {
     pub output_format: Option<OutputFormat>,
     /// Number of samples; only 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 1)))]
     pub samples: Option<u32>,
     /// 0 = random.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 0)))]
     pub seed: Option<i64>,
     /// Sparse-structure guidance, ≤ 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 0, max = 10)))]
     pub ss_cfg_scale: Option<f64>,
     /// Structured-latent guidance, ≤ 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 0, max = 10)))]
     pub slat_cfg_scale: Option<f64>,
     /// Sparse-structure sampling steps, 10–50.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 10, max = 50)))]
     pub ss_sampling_steps: Option<u32>,
     /// Structured-latent sampling steps, 10–50.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 10, max = 50)))]
     pub slat_sampling_steps: Option<u32>,
     /// Fields not modelled.
     #[serde(flatten)]
@@ -51,6 +67,7 @@ pub struct TrellisRequest {
 
 /// Generation mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TrellisMode {
     /// From the prompt.
@@ -61,6 +78,7 @@ pub enum TrellisMode {
 
 /// Asset format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
     /// Binary glTF.
@@ -125,7 +143,9 @@ impl TrellisRequest {
             (None, _, Some(_)) => TrellisMode::Image,
             (None, Some(_), None) => TrellisMode::Text,
         };
-        if let Some(p) = prompt {
+        // The raw prompt is measured, so a long blank prompt next to an image is refused too
+        // (the OpenAPI schema's `maxLength` says so).
+        if let Some(p) = self.prompt.as_deref() {
             let n = p.chars().count();
             if n > MAX_PROMPT_CHARS {
                 return Err(FieldError::new(
@@ -201,6 +221,7 @@ impl TrellisRequest {
 
 /// The response: the reference's `output.glb` and the deployed API's `artifacts`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct TrellisResponse {
     /// `{"glb": base64}` (or `{"stl": base64}`), the reference's shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -212,6 +233,7 @@ pub struct TrellisResponse {
 
 /// The reference's output object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct TrellisOutput {
     /// Base64 GLB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,6 +245,7 @@ pub struct TrellisOutput {
 
 /// One generated asset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Artifact {
     /// Standard base64 with padding, no data-URL prefix.
     pub base64: String,
@@ -297,6 +320,14 @@ mod tests {
         }
         let long = format!(r#"{{"prompt":"{}"}}"#, "a".repeat(78));
         assert_eq!(v(&long).unwrap_err().param().as_deref(), Some("prompt"));
+        // A blank prompt counts as absent, but not past the length limit.
+        let blank = format!(
+            r#"{{"prompt":"{}","image":"data:image/png;base64,iVBO"}}"#,
+            " ".repeat(78)
+        );
+        assert_eq!(v(&blank).unwrap_err().param().as_deref(), Some("prompt"));
+        let blank = r#"{"prompt":"  ","image":"data:image/png;base64,iVBO"}"#;
+        assert_eq!(v(blank).unwrap().mode, TrellisMode::Image);
         assert!(
             serde_json::from_str::<TrellisRequest>(r#"{"prompt":"x","output_format":"obj"}"#)
                 .is_err()

@@ -19,6 +19,7 @@ pub mod extract;
 pub mod metrics;
 pub mod middleware;
 pub mod observe;
+pub mod openapi;
 pub mod routes;
 pub mod sse;
 pub mod state;
@@ -59,6 +60,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/v1", v1)
         .merge(health)
+        .route("/openapi.json", get(openapi::handler))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

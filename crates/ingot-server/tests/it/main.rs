@@ -11,4 +11,5 @@ mod chat;
 mod common;
 mod contract;
 mod keys;
+mod openapi;
 mod proxy;
