@@ -99,8 +99,11 @@ def cmd_http(a):
     for n in [int(s) for s in a.streams.split(",")]:
         out = []
         t0 = time.perf_counter()
-        threads = [threading.Thread(target=stream_one, args=(a.base_url, a.model, prompt, a.max_tokens, a.api_key, out))
-                   for _ in range(n)]
+        # --distinct-prompts: each stream's prompt starts differently, so no server can reuse
+        # another stream's prompt from its KV cache (llama-server does when they match).
+        prompts = [f"Essay {i + 1} of {n}. {prompt}" if a.distinct_prompts else prompt for i in range(n)]
+        threads = [threading.Thread(target=stream_one, args=(a.base_url, a.model, p, a.max_tokens, a.api_key, out))
+                   for p in prompts]
         for t in threads:
             t.start()
         for t in threads:
@@ -149,6 +152,7 @@ def main():
     s.add_argument("--api-key", default="none")
     s.add_argument("--streams", default="1,4,8,16")
     s.add_argument("--max-tokens", type=int, default=128)
+    s.add_argument("--distinct-prompts", action="store_true")
     s = sub.add_parser("compare")
     s.add_argument("engine")
     s.add_argument("llamacpp")

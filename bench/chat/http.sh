@@ -5,17 +5,23 @@
 # TTFT p50/p99 at 1, 4, 8 and 16 concurrent streams and prints the ratios ingot / llama-server.
 #
 #   bench/chat/http.sh [--streams 1,4,8,16] [--max-tokens 128] [--slots 8] [--ctx-per-slot 1024]
+#                      [--distinct-prompts] [--unified-kv]
+#
+# By default every stream sends the same prompt, which llama-server answers partly from its
+# prompt cache; --distinct-prompts gives each stream its own prompt.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 source "$root/scripts/common.sh"
-streams="1,4,8,16"; max_tokens=128; slots=8; ctx=1024
+streams="1,4,8,16"; max_tokens=128; slots=8; ctx=1024; distinct=""; unified=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --streams) streams="$2"; shift 2 ;;
     --max-tokens) max_tokens="$2"; shift 2 ;;
     --slots) slots="$2"; shift 2 ;;
     --ctx-per-slot) ctx="$2"; shift 2 ;;
+    --distinct-prompts) distinct="--distinct-prompts"; shift ;;
+    --unified-kv) unified="--chat-unified-kv"; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -36,12 +42,12 @@ wait_ready() {
 # One server at a time, so neither competes with the other for the two cores.
 port="$(free_port)"
 "$CARGO_TARGET_DIR/release/ingot" serve --port "$port" --no-embeddings --model-dir "$INGOT_MODEL_DIR" \
-  --chat-max-slots "$slots" --chat-ctx-per-slot "$ctx" --chat-queue 64 2>/dev/null &
+  --chat-max-slots "$slots" --chat-ctx-per-slot "$ctx" --chat-queue 64 $unified 2>/dev/null &
 pids+=($!)
 wait_ready "http://127.0.0.1:$port/v1/health/ready"
 echo "== ingot serve ($slots slots x $ctx tokens)" >&2
 python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model meta/llama-3.1-8b-instruct \
-  --streams "$streams" --max-tokens "$max_tokens" | tee "$out/ingot.json"
+  --streams "$streams" --max-tokens "$max_tokens" $distinct | tee "$out/ingot.json"
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
 port="$(free_port)"
@@ -51,6 +57,6 @@ pids+=($!)
 wait_ready "http://127.0.0.1:$port/health"
 echo "== llama-server --parallel $slots (-c $((slots * ctx)))" >&2
 python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model smollm2 \
-  --streams "$streams" --max-tokens "$max_tokens" | tee "$out/peer.json"
+  --streams "$streams" --max-tokens "$max_tokens" $distinct | tee "$out/peer.json"
 echo
 python3 "$here/driver.py" compare-http "$out/ingot.json" "$out/peer.json"

@@ -301,6 +301,10 @@ pub struct ServeArgs {
     /// URLs may point to; loopback, private and link-local addresses are refused otherwise.
     #[arg(long, env = "INGOT_VISION_ALLOW", value_delimiter = ',')]
     pub vision_allow: Option<Vec<String>>,
+    /// Share one KV cache among the chat slots: more throughput with many concurrent
+    /// streams, but a seeded request's output may change with what runs beside it.
+    #[arg(long, env = "INGOT_CHAT_UNIFIED_KV")]
+    pub chat_unified_kv: bool,
     /// Do not load the local chat model.
     #[arg(long)]
     pub no_chat: bool,

@@ -91,6 +91,9 @@ fn resolve_config(args: &ServeArgs) -> anyhow::Result<Config> {
             .filter(|s| !s.is_empty())
             .collect();
     }
+    if args.chat_unified_kv {
+        cfg.chat.unified_kv = true;
+    }
     if args.no_chat {
         cfg.chat.enabled = false;
     }

@@ -68,7 +68,7 @@ fn run(
             .with_n_batch(cfg.batch_tokens)
             .with_n_ubatch(cfg.batch_tokens)
             .with_n_seq_max(cfg.max_slots)
-            .with_kv_unified(false)
+            .with_kv_unified(cfg.unified_kv)
             .with_n_threads(threads)
             .with_n_threads_batch(threads);
         shared

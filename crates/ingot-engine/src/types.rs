@@ -22,6 +22,11 @@ pub struct ChatEngineConfig {
     pub batch_tokens: u32,
     /// Jinja chat template overriding the GGUF's `tokenizer.chat_template`.
     pub chat_template: Option<String>,
+    /// One KV cache shared by all sequences instead of one per sequence. Faster with many
+    /// concurrent streams (about 1.4x at 8 on 2 cores), but attention then runs over the
+    /// shared cache, so a seeded request's output can change with what else is running.
+    /// Off by default: the same seed gives the same output whatever runs beside it.
+    pub unified_kv: bool,
 }
 
 impl ChatEngineConfig {
@@ -36,6 +41,7 @@ impl ChatEngineConfig {
             threads: None,
             batch_tokens: Self::DEFAULT_BATCH_TOKENS,
             chat_template: None,
+            unified_kv: false,
         }
     }
 

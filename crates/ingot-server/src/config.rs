@@ -140,6 +140,9 @@ pub struct ChatConfig {
     pub queue_capacity: usize,
     /// Compute threads; 0 = one per core.
     pub threads: u32,
+    /// One KV cache for all slots: more throughput with many concurrent streams, but a
+    /// seeded request's output may then depend on what runs beside it (off by default).
+    pub unified_kv: bool,
 }
 
 impl Default for ChatConfig {
@@ -152,6 +155,7 @@ impl Default for ChatConfig {
             max_slots: 4,
             queue_capacity: 64,
             threads: 0,
+            unified_kv: false,
         }
     }
 }

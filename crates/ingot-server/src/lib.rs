@@ -131,6 +131,7 @@ pub async fn load_engines(state: AppState) {
                 c.max_slots = cfg.chat.max_slots;
                 c.queue_capacity = cfg.chat.queue_capacity;
                 c.threads = (cfg.chat.threads > 0).then_some(cfg.chat.threads);
+                c.unified_kv = cfg.chat.unified_kv;
                 ChatEngine::load(c).map_err(|e| e.to_string())
             } else {
                 Err(format!(
