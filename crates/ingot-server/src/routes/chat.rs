@@ -202,7 +202,14 @@ fn to_job(req: &ChatCompletionRequest) -> Result<ChatJob, ApiError> {
         };
         messages.push(ingot_engine::ChatMessage {
             role: role.to_owned(),
-            content: m.content.as_ref().map(MessageContent::text),
+            // An assistant turn that only carries tool calls has no content; templates
+            // without tool support cannot render a null, an empty text they can.
+            content: Some(
+                m.content
+                    .as_ref()
+                    .map(MessageContent::text)
+                    .unwrap_or_default(),
+            ),
             name: m.name.clone(),
             tool_calls: m
                 .tool_calls
@@ -261,11 +268,36 @@ fn engine_error(e: EngineError) -> ApiError {
             what: "the chat model's queue is full".to_owned(),
             retry_after: retry_after_secs.max(1),
         },
-        EngineError::Template(_) | EngineError::Invalid(_) => {
-            ApiError::Invalid(FieldError::new("messages", e.to_string()))
+        EngineError::Template(_) => ApiError::Invalid(FieldError::new("messages", e.to_string())),
+        EngineError::Invalid(ref m) => {
+            ApiError::Invalid(FieldError::new(invalid_param(m), e.to_string()))
         }
         EngineError::Load(_) | EngineError::Internal(_) => ApiError::Internal(e.to_string()),
     }
+}
+
+/// The request field an engine validation message is about (it starts with the field's
+/// name), else `messages`.
+fn invalid_param(message: &str) -> &'static str {
+    const FIELDS: [&str; 9] = [
+        "n",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "min_p",
+        "repetition_penalty",
+        "presence_penalty",
+        "logit_bias",
+        "top_logprobs",
+    ];
+    let first = message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or_default();
+    FIELDS
+        .into_iter()
+        .find(|f| *f == first)
+        .unwrap_or("messages")
 }
 
 fn finish(r: ingot_engine::FinishReason) -> FinishReason {
@@ -523,4 +555,27 @@ fn stream(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_validation_messages_name_their_field() {
+        assert_eq!(
+            invalid_param("n must be between 1 and 4 (the engine's slots)"),
+            "n"
+        );
+        assert_eq!(
+            invalid_param("logit_bias token 99999999 is not in the vocabulary"),
+            "logit_bias"
+        );
+        assert_eq!(
+            invalid_param("top_logprobs must be at most 20"),
+            "top_logprobs"
+        );
+        assert_eq!(invalid_param("the rendered prompt is empty"), "messages");
+        assert_eq!(invalid_param(""), "messages");
+    }
 }

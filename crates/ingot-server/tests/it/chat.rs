@@ -186,3 +186,38 @@ async fn text_only_model_rejects_images_with_422() {
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["param"], "messages.0.content");
 }
+
+#[tokio::test]
+async fn tool_call_conversations_render_and_engine_errors_name_their_field() {
+    if !have_models() {
+        return;
+    }
+    let s = spawn(chat_config(2, 4, 1024), true).await;
+    let url = format!("{}/v1/chat/completions", s.base);
+    // An assistant turn with `content: null` and tool calls, then the tool's answer.
+    let r = http()
+        .post(&url)
+        .json(&json!({"model":"meta/llama-3.1-8b-instruct","max_tokens":8,"messages":[
+            {"role":"user","content":"What is the weather in Paris?"},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",
+                "function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
+            {"role":"tool","tool_call_id":"call_1","content":"18C and sunny"}],
+            "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    // More choices than the engine has slots: 422 about `n`.
+    let r = http()
+        .post(&url)
+        .json(
+            &json!({"model":"meta/llama-3.1-8b-instruct","max_tokens":2,"n":3,
+            "messages":[{"role":"user","content":"Hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["param"], "n");
+}
