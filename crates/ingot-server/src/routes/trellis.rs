@@ -21,8 +21,8 @@ use crate::state::AppState;
 /// The id TRELLIS requests are routed by (their body names no model).
 pub const TRELLIS_ID: &str = "microsoft/trellis";
 
-/// Generates one asset; locally, both response shapes are returned. An upstream's answer
-/// is passed through as it is.
+/// Generates one asset. Both response shapes are returned: the reference's `output.glb` and
+/// real deployments' `artifacts[0]`; an upstream's answer gets whichever it lacks.
 pub async fn generate(
     State(state): State<AppState>,
     tally: Option<Extension<Arc<Tally>>>,
@@ -38,7 +38,7 @@ pub async fn generate(
         if let Some(resp) =
             upstream::forward(&state, endpoint, TRELLIS_ID, &req, false, tally.as_deref()).await?
         {
-            return Ok(resp);
+            return Ok(with_both_shapes(resp, req.output_format).await);
         }
     }
     let image = match (job.mode, &job.image) {
@@ -85,6 +85,73 @@ pub async fn generate(
     Ok(Json(TrellisResponse::new(b64, job.format, seed)).into_response())
 }
 
+/// A successful upstream answer with both shapes: `output.glb` added from `artifacts[0]`
+/// (hosted API, NIM containers), or `artifacts` from `output.glb`. Anything else (errors,
+/// bodies that are not such JSON) passes through unchanged.
+async fn with_both_shapes(resp: Response, format: Option<OutputFormat>) -> Response {
+    if !resp.status().is_success() {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::UpstreamFailed {
+                detail: format!("the TRELLIS upstream's answer broke off: {e}"),
+                timeout: false,
+            }
+            .into_response();
+        }
+    };
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(mut v) => {
+            if add_missing_shape(&mut v, format) {
+                serde_json::to_vec(&v).map_or(bytes, axum::body::Bytes::from)
+            } else {
+                bytes
+            }
+        }
+        Err(_) => bytes,
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// Adds the shape `v` lacks; false when it has both or neither.
+fn add_missing_shape(v: &mut serde_json::Value, format: Option<OutputFormat>) -> bool {
+    let from_artifacts = v
+        .pointer("/artifacts/0/base64")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    let from_output = v
+        .pointer("/output/glb")
+        .or_else(|| v.pointer("/output/stl"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    let Some(obj) = v.as_object_mut() else {
+        return false;
+    };
+    match (from_artifacts, from_output) {
+        (Some(b64), None) => {
+            let key = if format == Some(OutputFormat::Stl) {
+                "stl"
+            } else {
+                "glb"
+            };
+            obj.insert("output".to_owned(), serde_json::json!({ key: b64 }));
+            true
+        }
+        (None, Some(b64)) => {
+            obj.insert(
+                "artifacts".to_owned(),
+                serde_json::json!([{"base64": b64, "finishReason": "SUCCESS"}]),
+            );
+            true
+        }
+        _ => false,
+    }
+}
+
 fn decode_data_url(url: &str) -> Result<Vec<u8>, ApiError> {
     let data = url.split_once(";base64,").map(|(_, d)| d).ok_or_else(|| {
         ApiError::Invalid(FieldError::new("image", "image must be a base64 data URL"))
@@ -104,5 +171,29 @@ fn gen3d_error(e: Gen3dError) -> ApiError {
             ApiError::Invalid(FieldError::new("image", e.to_string()))
         }
         other => ApiError::Internal(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upstream_answer_gets_the_shape_it_lacks() {
+        let mut v =
+            serde_json::json!({"artifacts":[{"base64":"QUJD","finishReason":"SUCCESS","seed":4}]});
+        assert!(add_missing_shape(&mut v, None));
+        assert_eq!(v["output"]["glb"], "QUJD");
+        let mut v = serde_json::json!({"artifacts":[{"base64":"QUJD"}]});
+        assert!(add_missing_shape(&mut v, Some(OutputFormat::Stl)));
+        assert_eq!(v["output"]["stl"], "QUJD");
+        let mut v = serde_json::json!({"output":{"glb":"QUJD"}});
+        assert!(add_missing_shape(&mut v, None));
+        assert_eq!(v["artifacts"][0]["base64"], "QUJD");
+        assert_eq!(v["artifacts"][0]["finishReason"], "SUCCESS");
+        let mut both = serde_json::json!({"output":{"glb":"x"},"artifacts":[{"base64":"x"}]});
+        assert!(!add_missing_shape(&mut both, None));
+        let mut neither = serde_json::json!({"detail":"queued"});
+        assert!(!add_missing_shape(&mut neither, None));
     }
 }
