@@ -46,7 +46,7 @@ pub async fn completions(
             &req.model,
             &req,
             req.is_stream(),
-            tally.as_deref(),
+            tally.as_ref(),
         )
         .await?
         {

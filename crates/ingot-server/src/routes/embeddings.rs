@@ -47,7 +47,7 @@ pub async fn create(
         }
         let endpoint = ingot_proxy::Endpoint::Embeddings;
         if let Some(resp) =
-            upstream::forward(&state, endpoint, &id, &req, false, tally.as_deref()).await?
+            upstream::forward(&state, endpoint, &id, &req, false, tally.as_ref()).await?
         {
             return Ok(resp);
         }

@@ -36,7 +36,7 @@ pub async fn generate(
     if upstream::routed(&state, TRELLIS_ID) {
         let endpoint = ingot_proxy::Endpoint::Trellis;
         if let Some(resp) =
-            upstream::forward(&state, endpoint, TRELLIS_ID, &req, false, tally.as_deref()).await?
+            upstream::forward(&state, endpoint, TRELLIS_ID, &req, false, tally.as_ref()).await?
         {
             return Ok(with_both_shapes(resp, req.output_format).await);
         }

@@ -50,7 +50,7 @@ pub(crate) async fn forward<T: serde::Serialize>(
     model: &str,
     req: &T,
     stream: bool,
-    tally: Option<&Tally>,
+    tally: Option<&Arc<Tally>>,
 ) -> Result<Option<Response>, ApiError> {
     let body = serde_json::to_value(req)
         .map_err(|e| ApiError::Internal(format!("could not re-encode the request: {e}")))?;
@@ -67,12 +67,21 @@ pub(crate) async fn forward<T: serde::Serialize>(
             }
         })?;
     match state.proxy().forward(endpoint, model, body, stream).await {
-        Ok(f) => {
-            if let (Some(t), ForwardedBody::Full(b)) = (tally, &f.body)
+        Ok(mut f) => {
+            if let Some(t) = tally
                 && (200..300).contains(&f.status)
-                && let Some((prompt, completion)) = usage_of(b)
             {
-                t.usage(prompt, completion);
+                match f.body {
+                    ForwardedBody::Full(ref b) => {
+                        if let Some((prompt, completion)) = usage_of(b) {
+                            t.usage(prompt, completion);
+                        }
+                    }
+                    ForwardedBody::Stream(s) => {
+                        t.expect_usage();
+                        f.body = ForwardedBody::Stream(Box::pin(tap_stream(s, Arc::clone(t))));
+                    }
+                }
             }
             // The permit is held until the (possibly streamed) answer has been sent.
             Ok(Some(guard_body(response(f), permit)))
@@ -85,22 +94,78 @@ pub(crate) async fn forward<T: serde::Serialize>(
     }
 }
 
+/// Reads a piped SSE stream as it passes: each content delta counts as a token (time to
+/// first token, inter-token latency) and the last `usage` event is the request's usage,
+/// recorded when the stream ends or is dropped (zero tokens when the upstream sent none).
+fn tap_stream(
+    inner: ingot_proxy::sse::ByteStream,
+    tally: Arc<Tally>,
+) -> impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send {
+    struct Tap {
+        tally: Arc<Tally>,
+        line: Vec<u8>,
+        usage: Option<(u64, u64)>,
+    }
+    impl Tap {
+        fn feed(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                if b != b'\n' {
+                    self.line.push(b);
+                    continue;
+                }
+                let line = std::mem::take(&mut self.line);
+                let Some(data) = line.strip_prefix(b"data:") else {
+                    continue;
+                };
+                let Ok(v) = serde_json::from_slice::<serde_json::Value>(data.trim_ascii()) else {
+                    continue;
+                };
+                if let Some(usage) = usage_in(&v) {
+                    self.usage = Some(usage);
+                }
+                let has_text = v["choices"].as_array().is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c["delta"]["content"]
+                            .as_str()
+                            .is_some_and(|t| !t.is_empty())
+                    })
+                });
+                if has_text {
+                    self.tally.token();
+                }
+            }
+        }
+    }
+    impl Drop for Tap {
+        fn drop(&mut self) {
+            let (prompt, completion) = self.usage.unwrap_or_default();
+            self.tally.usage(prompt, completion);
+        }
+    }
+    let mut tap = Tap {
+        tally,
+        line: Vec::new(),
+        usage: None,
+    };
+    futures::StreamExt::map(inner, move |chunk| {
+        if let Ok(bytes) = &chunk {
+            tap.feed(bytes);
+        }
+        chunk
+    })
+}
+
 /// `usage` of an upstream's JSON answer (chat: prompt and completion tokens; embeddings:
 /// prompt tokens). Streamed answers are piped through unread, so only their requests count.
 fn usage_of(body: &[u8]) -> Option<(u64, u64)> {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        usage: Usage,
-    }
-    #[derive(serde::Deserialize)]
-    struct Usage {
-        #[serde(default)]
-        prompt_tokens: u64,
-        #[serde(default)]
-        completion_tokens: u64,
-    }
-    let b: Body = serde_json::from_slice(body).ok()?;
-    Some((b.usage.prompt_tokens, b.usage.completion_tokens))
+    usage_in(&serde_json::from_slice(body).ok()?)
+}
+
+/// `usage` of a chat/embeddings answer or stream chunk, when it has one (a JSON object).
+fn usage_in(v: &serde_json::Value) -> Option<(u64, u64)> {
+    let u = v.get("usage")?.as_object()?;
+    let n = |k: &str| u.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    Some((n("prompt_tokens"), n("completion_tokens")))
 }
 
 fn response(f: Forwarded) -> Response {

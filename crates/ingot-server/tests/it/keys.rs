@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::common::{bare_config, have_models, http, model_dir, spawn};
 
-fn temp_db(name: &str) -> PathBuf {
+pub fn temp_db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ingot-it-keys-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir.join("keys.db")

@@ -705,3 +705,71 @@ async fn forwarded_requests_in_flight_are_bounded_until_their_stream_ends() {
     let third = http().post(&url).json(&chat(CHAT_ID)).send().await.unwrap();
     assert_eq!(third.status(), 200);
 }
+
+#[tokio::test]
+async fn a_piped_stream_is_metered_from_its_usage_event() {
+    const USAGE: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":5,\"total_tokens\":16}}\n\n";
+    let up = mock(|_, _| {
+        let mut chunks: Vec<_> = SSE[..3]
+            .iter()
+            .map(|s| Ok(Bytes::from_static(s.as_bytes())))
+            .collect();
+        chunks.push(Ok(Bytes::from_static(USAGE.as_bytes())));
+        chunks.push(Ok(Bytes::from_static(SSE[3].as_bytes())));
+        sse_reply(chunks)
+    })
+    .await;
+    let db = crate::keys::temp_db("proxy-stream");
+    let (rec, secret) = ingot_keys::KeyStore::open(&db)
+        .unwrap()
+        .create("p", ingot_keys::Limits::default())
+        .unwrap();
+    let mut cfg = bare_config();
+    cfg.upstreams = vec![upstream("vllm", &up.base_url, &[CHAT_ID])];
+    cfg.keys_db = Some(db.clone());
+    let s = spawn(cfg, false).await;
+    let mut req = chat(CHAT_ID);
+    req["stream"] = json!(true);
+    let body = http()
+        .post(format!("{}/v1/chat/completions", s.base))
+        .bearer_auth(&secret)
+        .json(&req)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("\"completion_tokens\":5") && body.ends_with("data: [DONE]\n\n"));
+    // The stream's end is recorded when its body is dropped, just after the last byte.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let row = loop {
+        let rows = ingot_keys::KeyStore::open(&db)
+            .unwrap()
+            .usage(Some(&rec.id))
+            .unwrap();
+        if let Some(r) = rows.into_iter().find(|r| r.model == CHAT_ID) {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no ledger row");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        (row.requests, row.prompt_tokens, row.completion_tokens),
+        (1, 11, 5)
+    );
+    let metrics = http()
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "ingot_time_to_first_token_seconds_count{{model=\"{CHAT_ID}\"}} 1"
+        )),
+        "{metrics}"
+    );
+}
