@@ -1,7 +1,7 @@
 //! The [`ChatEngine`] handle: loading, validation, prompt rendering and admission.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock};
 
@@ -54,6 +54,10 @@ pub(crate) struct Shared {
     pub(crate) active: AtomicUsize,
     /// Moving average of job run time, for the `QueueFull` retry hint.
     pub(crate) avg_job_ms: AtomicU64,
+    /// Prompt tokens decoded (prefilled) since load.
+    pub(crate) prefilled_tokens: AtomicU64,
+    /// Prompt tokens served from the prefix cache since load.
+    pub(crate) cached_tokens: AtomicU64,
 }
 
 impl Shared {
@@ -80,6 +84,15 @@ pub struct EngineLoad {
     pub queued: usize,
     /// Sequences being generated (a job with `n` choices counts `n`).
     pub active: usize,
+}
+
+/// Cumulative prompt-processing counters of an engine since it was loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Prompt tokens decoded by llama.cpp (prefill).
+    pub prefilled_tokens: u64,
+    /// Prompt tokens served from the prefix cache instead (not prefilled again).
+    pub cached_tokens: u64,
 }
 
 /// A loaded chat model with its scheduler thread. Cheap to clone; `Send + Sync`.
@@ -192,6 +205,8 @@ impl ChatEngine {
             queued: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
             avg_job_ms: AtomicU64::new(0),
+            prefilled_tokens: AtomicU64::new(0),
+            cached_tokens: AtomicU64::new(0),
         });
         let tx = scheduler::spawn(Arc::clone(&shared))?;
         tracing::info!(model = %shared.info.name, ctx_per_slot = cfg.ctx_per_slot,
@@ -248,6 +263,15 @@ impl ChatEngine {
         }
     }
 
+    /// Prompt tokens prefilled and served from the prefix cache since load.
+    pub fn stats(&self) -> EngineStats {
+        let shared = &self.inner.shared;
+        EngineStats {
+            prefilled_tokens: shared.prefilled_tokens.load(Ordering::Relaxed),
+            cached_tokens: shared.cached_tokens.load(Ordering::Relaxed),
+        }
+    }
+
     /// Validates, renders and tokenizes the job, then queues it for the scheduler.
     ///
     /// # Errors
@@ -273,7 +297,9 @@ impl ChatEngine {
         let max_new = job.max_tokens.map_or(room, |m| m.min(room));
         let (tx, events) = tokio::sync::mpsc::channel(EVENT_CHANNEL_CAPACITY);
         let seed = job.sampling.seed.unwrap_or_else(random_seed);
+        let cached = Arc::new(AtomicU32::new(0));
         let request = Request {
+            cached: Arc::clone(&cached),
             prompt,
             max_new,
             seed,
@@ -294,6 +320,7 @@ impl ChatEngine {
             Ok(()) => Ok(JobHandle {
                 prompt_tokens,
                 events,
+                cached,
             }),
             Err(TrySendError::Full(_)) => {
                 let queued = shared.queued.fetch_sub(1, Ordering::AcqRel);

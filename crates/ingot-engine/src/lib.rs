@@ -41,7 +41,7 @@ mod stop;
 pub mod template;
 pub mod types;
 
-pub use engine::{ChatEngine, EngineLoad, MAX_TOP_LOGPROBS, llama_backend};
+pub use engine::{ChatEngine, EngineLoad, EngineStats, MAX_TOP_LOGPROBS, llama_backend};
 pub use error::EngineError;
 pub use types::{
     ChatEngineConfig, ChatEvent, ChatJob, ChatMessage, FinishReason, JobHandle, ModelInfo,

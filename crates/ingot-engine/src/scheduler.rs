@@ -5,10 +5,15 @@
 //! samples every sequence that produced logits, and streams the results. New jobs join between
 //! steps whenever enough slots (sequences) are free; jobs whose receiver was dropped are freed
 //! at the start of the next step.
+//!
+//! Prompt-prefix cache: a finished (or cancelled) sequence keeps its KV cells and the list of
+//! tokens they hold until its slot is reused. A new job takes the free slot whose tokens share
+//! the longest prefix with its prompt, drops the cells past that prefix and prefills only the
+//! rest, so a resent system prompt or conversation history is not computed again.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -35,6 +40,8 @@ pub(crate) struct Request {
     pub(crate) job: ChatJob,
     pub(crate) tx: tokio::sync::mpsc::Sender<ChatEvent>,
     pub(crate) submitted: Instant,
+    /// Prompt tokens served from the prefix cache, set when the job starts.
+    pub(crate) cached: Arc<AtomicU32>,
 }
 
 /// Starts the scheduler thread; returns once its llama context exists.
@@ -92,6 +99,8 @@ fn run(
             .rev()
             .filter_map(|s| i32::try_from(s).ok())
             .collect(),
+        slots: (0..cfg.max_slots).map(|_| SlotCache::default()).collect(),
+        tick: 0,
         active: Vec::new(),
         lookahead: None,
         disconnected: false,
@@ -143,11 +152,33 @@ impl Active {
     }
 }
 
+/// What one sequence slot holds in the KV cache, kept after its job ends for prefix reuse.
+#[derive(Default)]
+struct SlotCache {
+    /// Tokens in the slot's KV cells, at positions `0..tokens.len()`.
+    tokens: Vec<LlamaToken>,
+    /// When the slot was last released (scheduler ticks), for least-recently-used eviction.
+    last_used: u64,
+}
+
+/// Length of the common prefix of two token lists.
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn slot_mut(slots: &mut [SlotCache], seq: i32) -> Option<&mut SlotCache> {
+    usize::try_from(seq).ok().and_then(|s| slots.get_mut(s))
+}
+
 struct Scheduler<'m> {
     shared: Arc<Shared>,
     ctx: LlamaContext<'m>,
     batch: LlamaBatch<'static>,
+    /// Slots not used by any job (their KV may still hold a resident prefix).
     free: Vec<i32>,
+    /// Per slot (indexed by seq id): the tokens its KV cells hold.
+    slots: Vec<SlotCache>,
+    tick: u64,
     active: Vec<Active>,
     lookahead: Option<Request>,
     disconnected: bool,
@@ -203,8 +234,21 @@ impl Scheduler<'_> {
             .map(|t| u32::try_from(t.0).unwrap_or(0))
             .collect();
         let mut choices = Vec::with_capacity(req.job.n as usize);
+        let mut cached = 0;
         for index in 0..req.job.n {
-            let Some(seq_id) = self.free.pop() else { break };
+            let seq_id = if index == 0 {
+                let Some((seq, k)) = self.take_prefix_slot(&req.prompt) else {
+                    break;
+                };
+                cached = k;
+                seq
+            } else {
+                let Some(seq) = self.take_slot(&[]) else {
+                    break;
+                };
+                self.reset_slot(seq);
+                seq
+            };
             choices.push(Choice {
                 index,
                 seq_id,
@@ -216,7 +260,11 @@ impl Scheduler<'_> {
                 ),
                 utf8: Utf8Buffer::default(),
                 stop: StopMatcher::new(&req.job.stop),
-                n_past: 0,
+                n_past: if index == 0 {
+                    i32::try_from(cached).unwrap_or(0)
+                } else {
+                    0
+                },
                 next: None,
                 generated: 0,
                 done: false,
@@ -226,12 +274,18 @@ impl Scheduler<'_> {
         }
         tracing::trace!(
             prompt_tokens = req.prompt.len(),
+            cached_tokens = cached,
             n = req.job.n,
             "job admitted"
         );
+        req.cached
+            .store(u32::try_from(cached).unwrap_or(0), Ordering::Release);
+        self.shared
+            .cached_tokens
+            .fetch_add(u64::try_from(cached).unwrap_or(0), Ordering::Relaxed);
         self.active.push(Active {
             req,
-            prefilled: 0,
+            prefilled: cached,
             in_batch: 0,
             prefill_logits: None,
             choices,
@@ -240,10 +294,82 @@ impl Scheduler<'_> {
         });
     }
 
-    fn release(&mut self, seq_id: i32) {
+    /// Takes the free slot that best serves `prompt`: the longest common prefix with its
+    /// resident tokens, else an empty slot, else the least recently used one.
+    fn take_slot(&mut self, prompt: &[LlamaToken]) -> Option<i32> {
+        let slots = &self.slots;
+        let score = |seq: i32| {
+            let slot = usize::try_from(seq).ok().and_then(|s| slots.get(s));
+            slot.map_or((0, false, std::cmp::Reverse(0)), |s| {
+                (
+                    common_prefix(&s.tokens, prompt),
+                    s.tokens.is_empty(),
+                    std::cmp::Reverse(s.last_used),
+                )
+            })
+        };
+        let (pos, _) = self
+            .free
+            .iter()
+            .enumerate()
+            .max_by_key(|&(_, &seq)| score(seq))?;
+        Some(self.free.swap_remove(pos))
+    }
+
+    /// Takes a slot for choice 0 of a job with this prompt and keeps the longest usable
+    /// prefix of its KV cells. Returns the slot and the prompt tokens already in its cache
+    /// (always fewer than the prompt, so the last prompt token is decoded for its logits).
+    fn take_prefix_slot(&mut self, prompt: &[LlamaToken]) -> Option<(i32, usize)> {
+        let seq = self.take_slot(prompt)?;
+        let Some(slot) = usize::try_from(seq).ok().and_then(|s| self.slots.get(s)) else {
+            return Some((seq, 0));
+        };
+        let k = if self.shared.cfg.prefix_cache {
+            common_prefix(&slot.tokens, prompt).min(prompt.len().saturating_sub(1))
+        } else {
+            0
+        };
+        // A cache that dropped old positions (sliding-window attention) cannot serve a
+        // prefix; neither can one that refuses partial removal (recurrent state).
+        let usable = k > 0
+            && self.ctx.kv_cache_seq_pos_min(seq) == 0
+            && u32::try_from(k).ok().is_some_and(|p0| {
+                matches!(
+                    self.ctx
+                        .clear_kv_cache_seq(u32::try_from(seq).ok(), Some(p0), None),
+                    Ok(true)
+                )
+            });
+        if !usable {
+            self.reset_slot(seq);
+            return Some((seq, 0));
+        }
+        if let Some(slot) = slot_mut(&mut self.slots, seq) {
+            slot.tokens.truncate(k);
+        }
+        Some((seq, k))
+    }
+
+    /// Empties a slot's KV cells and token list.
+    fn reset_slot(&mut self, seq: i32) {
         let _ = self
             .ctx
-            .clear_kv_cache_seq(u32::try_from(seq_id).ok(), None, None);
+            .clear_kv_cache_seq(u32::try_from(seq).ok(), None, None);
+        if let Some(slot) = slot_mut(&mut self.slots, seq) {
+            slot.tokens.clear();
+        }
+    }
+
+    /// Returns a slot to the free list. With `keep`, its KV cells stay resident for prefix
+    /// reuse; otherwise (its cache state is unknown, e.g. after a failed decode) it is emptied.
+    fn release(&mut self, seq_id: i32, keep: bool) {
+        if !keep || !self.shared.cfg.prefix_cache {
+            self.reset_slot(seq_id);
+        }
+        self.tick += 1;
+        if let Some(slot) = slot_mut(&mut self.slots, seq_id) {
+            slot.last_used = self.tick;
+        }
         self.free.push(seq_id);
     }
 
@@ -253,7 +379,7 @@ impl Scheduler<'_> {
             if self.active[i].req.tx.is_closed() {
                 let job = self.active.swap_remove(i);
                 for c in job.choices.iter().filter(|c| !c.done) {
-                    self.release(c.seq_id);
+                    self.release(c.seq_id, true);
                 }
                 tracing::trace!("job cancelled");
             } else {
@@ -337,21 +463,31 @@ impl Scheduler<'_> {
             }
         }
         for seq in freed {
-            self.release(seq);
+            self.release(seq, false);
         }
     }
 
     fn after_decode(&mut self) {
         let shared = Arc::clone(&self.shared);
         let mut freed = Vec::new();
+        let slots = &mut self.slots;
         for job in &mut self.active {
             for c in &mut job.choices {
                 if c.batch_idx.is_some() {
                     c.n_past += 1;
-                    c.next = None;
+                    if let (Some(tok), Some(slot)) = (c.next.take(), slot_mut(slots, c.seq_id)) {
+                        slot.tokens.push(tok);
+                    }
                 }
             }
             if job.in_batch > 0 {
+                let decoded = &job.req.prompt[job.prefilled..job.prefilled + job.in_batch];
+                if let Some(slot) = job.choices.first().and_then(|c| slot_mut(slots, c.seq_id)) {
+                    slot.tokens.extend_from_slice(decoded);
+                }
+                shared
+                    .prefilled_tokens
+                    .fetch_add(u64::try_from(job.in_batch).unwrap_or(0), Ordering::Relaxed);
                 job.prefilled += job.in_batch;
                 if let Some(first) = job.choices.first_mut() {
                     first.n_past = i32::try_from(job.prefilled).unwrap_or(i32::MAX);
@@ -363,9 +499,13 @@ impl Scheduler<'_> {
                     Some(c) => (c.seq_id, c.n_past),
                     None => continue,
                 };
+                let src_tokens = slot_mut(slots, src).map(|s| s.tokens.clone());
                 for c in job.choices.iter_mut().skip(1) {
                     let _ = self.ctx.copy_kv_cache_seq(src, c.seq_id, None, None);
                     c.n_past = n_past;
+                    if let (Some(t), Some(slot)) = (&src_tokens, slot_mut(slots, c.seq_id)) {
+                        slot.tokens.clone_from(t);
+                    }
                 }
                 let logits = self.ctx.get_logits_ith(idx);
                 for c in &mut job.choices {
@@ -399,7 +539,7 @@ impl Scheduler<'_> {
             }
         }
         for seq in freed {
-            self.release(seq);
+            self.release(seq, true);
         }
     }
 

@@ -27,6 +27,13 @@ pub struct ChatEngineConfig {
     /// shared cache, so a seeded request's output can change with what else is running.
     /// Off by default: the same seed gives the same output whatever runs beside it.
     pub unified_kv: bool,
+    /// Keep a finished sequence's KV cells until its slot is reused, so that a new prompt
+    /// sharing a prefix with them (a resent system prompt, the history of a conversation)
+    /// prefills only the rest. The reused cells hold the same values a fresh prefill computes
+    /// up to float rounding: llama.cpp's kernels round differently for large and small prompt
+    /// batches (as with chunked prefill), which can flip a near-tie between two tokens. Off:
+    /// every prompt is prefilled in full and a slot's cells are cleared when its job ends.
+    pub prefix_cache: bool,
 }
 
 impl ChatEngineConfig {
@@ -42,6 +49,7 @@ impl ChatEngineConfig {
             batch_tokens: Self::DEFAULT_BATCH_TOKENS,
             chat_template: None,
             unified_kv: false,
+            prefix_cache: true,
         }
     }
 
@@ -256,4 +264,16 @@ pub struct JobHandle {
     /// as an internal error). Dropping this receiver cancels the job: the scheduler frees its
     /// sequences within one decode step.
     pub events: tokio::sync::mpsc::Receiver<ChatEvent>,
+    /// Set by the scheduler when the job starts; see [`JobHandle::cached_tokens`].
+    pub(crate) cached: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl JobHandle {
+    /// Prompt tokens served from the prompt-prefix cache (not prefilled again), for OpenAI's
+    /// `usage.prompt_tokens_details.cached_tokens`. Known once the job has started, i.e. after
+    /// its first event arrived; 0 before.
+    #[must_use]
+    pub fn cached_tokens(&self) -> u32 {
+        self.cached.load(std::sync::atomic::Ordering::Acquire)
+    }
 }

@@ -143,6 +143,9 @@ pub struct ChatConfig {
     /// One KV cache for all slots: more throughput with many concurrent streams, but a
     /// seeded request's output may then depend on what runs beside it (off by default).
     pub unified_kv: bool,
+    /// Keep finished sequences' KV cells and reuse the longest matching prompt prefix
+    /// (repeated system prompts and conversation history are not prefilled again).
+    pub prefix_cache: bool,
 }
 
 impl Default for ChatConfig {
@@ -156,6 +159,7 @@ impl Default for ChatConfig {
             queue_capacity: 64,
             threads: 0,
             unified_kv: false,
+            prefix_cache: true,
         }
     }
 }

@@ -132,6 +132,7 @@ pub async fn load_engines(state: AppState) {
                 c.queue_capacity = cfg.chat.queue_capacity;
                 c.threads = (cfg.chat.threads > 0).then_some(cfg.chat.threads);
                 c.unified_kv = cfg.chat.unified_kv;
+                c.prefix_cache = cfg.chat.prefix_cache;
                 ChatEngine::load(c).map_err(|e| e.to_string())
             } else {
                 Err(format!(

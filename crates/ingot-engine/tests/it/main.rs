@@ -13,5 +13,6 @@
 mod batching;
 mod common;
 mod generation;
+mod prefix_cache;
 mod reference;
 mod templates;
