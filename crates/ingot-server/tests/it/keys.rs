@@ -308,6 +308,7 @@ async fn ledger_matches_the_usage_clients_got_and_survives_a_restart() {
         "{text}"
     );
     assert!(text.contains("ingot_active_sequences"), "{text}");
+    assert!(text.contains("ingot_prompt_tokens_cached_total"), "{text}");
     drop(s);
 
     // A restart keeps keys and ledger.
