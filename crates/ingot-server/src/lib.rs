@@ -82,9 +82,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
-    let managed = state
-        .key_store()
-        .is_some_and(|s| s.has_keys().unwrap_or(true));
+    let managed = state.managed_keys_exist().unwrap_or(true);
     if state.keys().is_empty() && !managed {
         tracing::warn!("no API keys configured: every request is accepted without authentication");
     }

@@ -59,8 +59,8 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
             .into_response();
     }
     let store = state.key_store();
-    let managed_keys = match store.map(ingot_keys::KeyStore::has_keys).transpose() {
-        Ok(v) => v.unwrap_or(false),
+    let managed_keys = match state.managed_keys_exist() {
+        Ok(v) => v,
         Err(e) => return ApiError::Internal(format!("key database: {e}")).into_response(),
     };
     let keys = state.keys();

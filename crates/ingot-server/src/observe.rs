@@ -41,6 +41,9 @@ impl Caller {
 #[derive(Debug, Default)]
 struct Inner {
     model: Option<String>,
+    /// The metrics label of `model`: a catalog id, `other`, or empty when none was given
+    /// (worked out once: the catalog is rebuilt on every lookup).
+    label: String,
     caller: Option<Caller>,
     usage_pending: bool,
     usage_recorded: bool,
@@ -69,7 +72,14 @@ impl Tally {
 
     /// The model id the request asked for.
     pub fn set_model(&self, model: &str) {
-        self.lock().model = Some(model.to_owned());
+        let label = if self.state.catalog().get(model).is_some() {
+            model.to_owned()
+        } else {
+            "other".to_owned()
+        };
+        let mut g = self.lock();
+        g.model = Some(model.to_owned());
+        g.label = label;
     }
 
     /// The authenticated caller.
@@ -88,7 +98,7 @@ impl Tally {
         let (model, last) = {
             let mut g = self.lock();
             let last = g.last_token.replace(now);
-            (self.model_label(&g), last)
+            (g.label.clone(), last)
         };
         let m = self.state.metrics();
         match last {
@@ -106,7 +116,7 @@ impl Tally {
                 return;
             }
             g.usage_recorded = true;
-            (g.model.clone(), self.model_label(&g), g.caller.clone())
+            (g.model.clone(), g.label.clone(), g.caller.clone())
         };
         self.state
             .metrics()
@@ -123,15 +133,6 @@ impl Tally {
             if let Err(e) = store.record_usage(&key_id, &model, prompt_tokens, completion_tokens) {
                 tracing::error!("usage ledger: {e}");
             }
-        }
-    }
-
-    /// The metrics label of the model: a catalog id, `other`, or empty when none was given.
-    fn model_label(&self, g: &Inner) -> String {
-        match &g.model {
-            None => String::new(),
-            Some(m) if self.state.catalog().get(m).is_some() => m.clone(),
-            Some(_) => "other".to_owned(),
         }
     }
 }
@@ -211,10 +212,7 @@ struct Done {
 
 impl Drop for Done {
     fn drop(&mut self) {
-        let label = {
-            let g = self.tally.lock();
-            self.tally.model_label(&g)
-        };
+        let label = self.tally.lock().label.clone();
         let m = self.tally.state.metrics();
         m.request(
             &self.route,

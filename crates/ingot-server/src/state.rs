@@ -99,6 +99,9 @@ struct Inner {
     key_store: Option<ingot_keys::KeyStore>,
     /// Why `keys_db` could not be opened (every request is then refused).
     key_store_problem: Option<String>,
+    /// Set once the key database holds a key; keys are never deleted, only revoked, so from
+    /// then on every request needs one and the database need not be asked again.
+    managed_keys_seen: std::sync::atomic::AtomicBool,
     limiter: Arc<ingot_keys::Limiter>,
     metrics: Metrics,
     /// 3D requests admitted (running or waiting); beyond it, 429.
@@ -164,6 +167,7 @@ impl AppState {
             upstream_problem,
             key_store,
             key_store_problem,
+            managed_keys_seen: std::sync::atomic::AtomicBool::new(false),
             limiter: ingot_keys::Limiter::new(),
             metrics: Metrics::default(),
             gen3d_admitted: Arc::new(tokio::sync::Semaphore::new(
@@ -195,6 +199,25 @@ impl AppState {
     /// The key database, when configured and open.
     pub fn key_store(&self) -> Option<&ingot_keys::KeyStore> {
         self.0.key_store.as_ref()
+    }
+
+    /// Whether the key database holds any key (live or revoked).
+    ///
+    /// # Errors
+    /// The database failed.
+    pub fn managed_keys_exist(&self) -> Result<bool, ingot_keys::KeyError> {
+        use std::sync::atomic::Ordering;
+        if self.0.managed_keys_seen.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let Some(store) = self.key_store() else {
+            return Ok(false);
+        };
+        let exist = store.has_keys()?;
+        if exist {
+            self.0.managed_keys_seen.store(true, Ordering::Relaxed);
+        }
+        Ok(exist)
     }
 
     /// Why the configured key database is unusable.
