@@ -6,7 +6,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// ingot: the NVIDIA NIM API, self-hosted, in one binary.
 #[derive(Debug, Parser)]
-#[command(name = "ingot", version, about)]
+#[command(
+    name = "ingot",
+    version,
+    about = "The NVIDIA NIM API, self-hosted, in one binary: `ingot serve` answers it with local models \
+             or routes to upstreams; the other commands are its client."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -16,7 +21,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the NIM API (chat, embeddings, 3D, model list) with the local models.
+    /// Serve the NIM API (chat, vision, embeddings, 3D, model list) with the local models,
+    /// and route model ids to upstreams when the config file says so.
     ///
     /// Settings come from, in order of precedence: flags, environment variables, the TOML
     /// file given by --config, built-in defaults. Unknown keys in the file are rejected.
@@ -257,8 +263,9 @@ pub enum LogFormat {
 /// `ingot serve` flags.
 #[derive(Debug, Parser)]
 pub struct ServeArgs {
-    /// TOML configuration file (keys: host, port, model_dir, api_keys, body_limit, [chat],
-    /// [embeddings]; see docs/configuration.md).
+    /// TOML configuration file (keys: host, port, model_dir, api_keys, keys_db, body_limit,
+    /// local_fallback, upstream_max_in_flight, [chat], [embeddings], [vision], [gen3d],
+    /// [[upstreams]]; see docs/configuration.md).
     #[arg(long, env = "INGOT_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to bind [default: 127.0.0.1].
