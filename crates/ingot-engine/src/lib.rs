@@ -44,6 +44,6 @@ pub mod types;
 pub use engine::{ChatEngine, EngineLoad, EngineStats, MAX_TOP_LOGPROBS, llama_backend};
 pub use error::EngineError;
 pub use types::{
-    ChatEngineConfig, ChatEvent, ChatJob, ChatMessage, FinishReason, JobHandle, ModelInfo,
-    SamplingParams, TokenLogprob,
+    CachedTokens, ChatEngineConfig, ChatEvent, ChatJob, ChatMessage, FinishReason, JobHandle,
+    ModelInfo, SamplingParams, TokenLogprob,
 };

@@ -276,4 +276,23 @@ impl JobHandle {
     pub fn cached_tokens(&self) -> u32 {
         self.cached.load(std::sync::atomic::Ordering::Acquire)
     }
+
+    /// A handle on [`JobHandle::cached_tokens`] that outlives the handle (whose `events` the
+    /// caller usually moves out).
+    #[must_use]
+    pub fn cached_tokens_probe(&self) -> CachedTokens {
+        CachedTokens(std::sync::Arc::clone(&self.cached))
+    }
+}
+
+/// See [`JobHandle::cached_tokens_probe`].
+#[derive(Debug, Clone)]
+pub struct CachedTokens(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl CachedTokens {
+    /// Prompt tokens of the job served from the prefix cache (0 until the job has started).
+    #[must_use]
+    pub fn get(&self) -> u32 {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
 }

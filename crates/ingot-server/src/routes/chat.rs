@@ -72,6 +72,7 @@ pub async fn completions(
         model: req.model.clone(),
         n: req.n.unwrap_or(1),
         prompt_tokens: handle.prompt_tokens,
+        cached: handle.cached_tokens_probe(),
         logprobs: req.logprobs == Some(true),
         tally,
     };
@@ -132,6 +133,8 @@ struct Meta {
     model: String,
     n: u32,
     prompt_tokens: u32,
+    /// Prompt tokens the engine reused from its prefix cache.
+    cached: ingot_engine::CachedTokens,
     logprobs: bool,
     tally: Option<Arc<Tally>>,
 }
@@ -402,7 +405,9 @@ async fn collect(
                 finish_reason: c.finish,
             })
             .collect(),
-        usage: Some(Usage::new(meta.prompt_tokens, completion_tokens)),
+        usage: Some(
+            Usage::new(meta.prompt_tokens, completion_tokens).with_cached_tokens(meta.cached.get()),
+        ),
         system_fingerprint: None,
         extra: Default::default(),
     })
@@ -433,6 +438,7 @@ fn stream(
     let n = meta.n;
     let want_lp = meta.logprobs;
     let prompt_tokens = meta.prompt_tokens;
+    let cached = meta.cached.clone();
     if let Some(t) = &meta.tally {
         t.expect_usage();
     }
@@ -463,6 +469,7 @@ fn stream(
         state,
         move |(mut events, mut finished, mut tokens, done)| {
             let chunk = chunk.clone();
+            let cached = cached.clone();
             async move {
                 if done {
                     return None;
@@ -481,7 +488,10 @@ fn stream(
                             if include_usage {
                                 out.extend_from_slice(&sse::event(&chunk(
                                     Vec::new(),
-                                    Some(Usage::new(prompt_tokens, tokens.count)),
+                                    Some(
+                                        Usage::new(prompt_tokens, tokens.count)
+                                            .with_cached_tokens(cached.get()),
+                                    ),
                                 )));
                             }
                         }

@@ -221,3 +221,54 @@ async fn tool_call_conversations_render_and_engine_errors_name_their_field() {
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["param"], "n");
 }
+
+#[tokio::test]
+async fn a_repeated_prompt_reports_its_cached_tokens() {
+    if !have_models() {
+        return;
+    }
+    let s = spawn(chat_config(2, 4, 1024), true).await;
+    let url = format!("{}/v1/chat/completions", s.base);
+    let body = json!({"model":"meta/llama-3.1-8b-instruct","max_tokens":4,"temperature":0,
+        "messages":[{"role":"system","content":"You answer in one word."},
+                    {"role":"user","content":"Name a colour."}]});
+    let first: Value = http()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let text = http()
+        .post(&url)
+        .json(&streamed)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let usage: Value = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .find(|v| v["usage"].is_object())
+        .unwrap()["usage"]
+        .clone();
+    let prompt = first["usage"]["prompt_tokens"].as_u64().unwrap();
+    // Everything but the last prompt token came from the cache.
+    assert_eq!(usage["prompt_tokens"].as_u64().unwrap(), prompt);
+    assert_eq!(
+        usage["prompt_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .unwrap(),
+        prompt - 1
+    );
+}
