@@ -98,6 +98,17 @@ pub async fn spawn(config: Config, load: bool) -> TestServer {
     }
 }
 
+/// The `usage` object of an SSE chat stream's body (the one event that carries it).
+pub fn sse_usage(body: &str) -> serde_json::Value {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str::<serde_json::Value>(d).unwrap())
+        .find(|v| v["usage"].is_object())
+        .expect("the stream has no usage event")["usage"]
+        .clone()
+}
+
 /// A plain HTTP client.
 pub fn http() -> reqwest::Client {
     reqwest::Client::new()

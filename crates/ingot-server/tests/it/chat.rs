@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::common::{bare_config, have_models, http, model_dir, spawn};
+use crate::common::{bare_config, have_models, http, model_dir, spawn, sse_usage};
 
 fn chat_config(slots: u32, queue: usize, ctx: u32) -> ingot_server::Config {
     let mut c = bare_config();
@@ -254,14 +254,7 @@ async fn a_repeated_prompt_reports_its_cached_tokens() {
         .text()
         .await
         .unwrap();
-    let usage: Value = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str::<Value>(d).unwrap())
-        .find(|v| v["usage"].is_object())
-        .unwrap()["usage"]
-        .clone();
+    let usage = sse_usage(&text);
     let prompt = first["usage"]["prompt_tokens"].as_u64().unwrap();
     // Everything but the last prompt token came from the cache.
     assert_eq!(usage["prompt_tokens"].as_u64().unwrap(), prompt);

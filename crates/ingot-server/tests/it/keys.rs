@@ -6,7 +6,7 @@ use std::time::Duration;
 use ingot_keys::{KeyStore, Limits};
 use serde_json::{Value, json};
 
-use crate::common::{bare_config, have_models, http, model_dir, spawn};
+use crate::common::{bare_config, have_models, http, model_dir, spawn, sse_usage};
 
 pub fn temp_db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ingot-it-keys-{}-{name}", std::process::id()));
@@ -227,14 +227,7 @@ async fn ledger_matches_the_usage_clients_got_and_survives_a_restart() {
         .text()
         .await
         .unwrap();
-    let usage: Value = body
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str::<Value>(d).unwrap())
-        .find(|v| v["usage"].is_object())
-        .unwrap()["usage"]
-        .clone();
+    let usage = sse_usage(&body);
     prompt += usage["prompt_tokens"].as_u64().unwrap();
     completion += usage["completion_tokens"].as_u64().unwrap();
     let emb: Value = http()
