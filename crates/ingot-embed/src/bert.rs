@@ -9,6 +9,7 @@
 
 use rayon::prelude::*;
 
+use crate::bf16::{self, Act, PackedBf16};
 use crate::error::EmbedError;
 use crate::ops::{self, Gemm, Par, Strided};
 
@@ -60,19 +61,84 @@ impl WordEmbeddings {
     }
 }
 
-/// One encoder layer. Linear weights are stored `[in, out]` row-major (transposed from
-/// PyTorch's `[out, in]`); Q, K and V are fused into one `[H, 3H]` matrix.
+/// A linear layer's weight: f32 `[k, n]` row-major for the `gemm` path, or packed bf16.
+pub(crate) enum Weights {
+    F32(Vec<f32>),
+    Bf16(PackedBf16),
+}
+
+/// `y = x · W + b` with `W` stored `[k, n]` (transposed from PyTorch's `[out, in]`).
+pub(crate) struct Linear {
+    pub w: Weights,
+    pub b: Vec<f32>,
+    pub k: usize,
+    pub n: usize,
+}
+
+impl Linear {
+    pub fn new(w: Vec<f32>, b: Vec<f32>, k: usize) -> Self {
+        let n = b.len();
+        Self {
+            w: Weights::F32(w),
+            b,
+            k,
+            n,
+        }
+    }
+
+    fn check(&self, what: &str, k: usize, n: usize) -> Result<(), EmbedError> {
+        let wlen = match &self.w {
+            Weights::F32(w) => w.len(),
+            Weights::Bf16(p) => p.k() * p.n(),
+        };
+        if self.k != k || self.n != n || wlen != k * n || self.b.len() != n {
+            return Err(EmbedError::load(format!(
+                "{what}: weight {wlen} values and bias {} for [{}x{}], expected [{k}x{n}]",
+                self.b.len(),
+                self.k,
+                self.n
+            )));
+        }
+        Ok(())
+    }
+
+    /// Round the weight to bf16 and pack it for the AVX-512 BF16 kernel.
+    fn pack_bf16(&mut self) -> Result<(), EmbedError> {
+        if let Weights::F32(w) = &self.w {
+            self.w = Weights::Bf16(PackedBf16::pack(w, self.k, self.n)?);
+        }
+        Ok(())
+    }
+
+    fn forward(
+        &self,
+        x: &[f32],
+        rows: usize,
+        act: Act,
+        out: &mut Vec<f32>,
+        scratch: &mut Vec<u16>,
+    ) -> Result<(), EmbedError> {
+        match &self.w {
+            Weights::Bf16(p) => bf16::linear(x, rows, p, &self.b, act, out, scratch),
+            Weights::F32(w) => {
+                ops::linear(x, rows, w, &self.b, self.k, self.n, out)?;
+                if act == Act::Gelu {
+                    ops::gelu_inplace(out);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One encoder layer; Q, K and V are fused into one `[H, 3H]` projection.
 pub(crate) struct Layer {
-    pub wqkv: Vec<f32>,
-    pub bqkv: Vec<f32>,
-    pub wo: Vec<f32>,
-    pub bo: Vec<f32>,
+    pub qkv: Linear,
+    pub attn_out: Linear,
     pub ln1_w: Vec<f32>,
     pub ln1_b: Vec<f32>,
-    pub w1: Vec<f32>,
-    pub b1: Vec<f32>,
-    pub w2: Vec<f32>,
-    pub b2: Vec<f32>,
+    pub ffn_up: Linear,
+    pub ffn_down: Linear,
     pub ln2_w: Vec<f32>,
     pub ln2_b: Vec<f32>,
 }
@@ -119,6 +185,20 @@ impl Bert {
         self.word.vocab(self.cfg.hidden)
     }
 
+    /// Switch the linear layers to the bf16 kernel where this CPU has AVX-512 BF16 (the f32
+    /// weights are dropped). Returns whether it did.
+    pub fn use_bf16(&mut self) -> Result<bool, EmbedError> {
+        if !bf16::supported() {
+            return Ok(false);
+        }
+        for l in &mut self.layers {
+            for lin in [&mut l.qkv, &mut l.attn_out, &mut l.ffn_up, &mut l.ffn_down] {
+                lin.pack_bf16()?;
+            }
+        }
+        Ok(true)
+    }
+
     /// Check every tensor's size against the config, so `embed` can index without surprises.
     pub fn validate(&self) -> Result<(), EmbedError> {
         let c = &self.cfg;
@@ -143,26 +223,20 @@ impl Bert {
         check("token type", &self.token_type, h)?;
         check("embeddings LayerNorm weight", &self.emb_ln_w, h)?;
         check("embeddings LayerNorm bias", &self.emb_ln_b, h)?;
-        if let WordEmbeddings::Q4(_) = self.word {
-            if h % ops::Q4_BLOCK != 0 {
-                return Err(EmbedError::load("Q4_0 rows must be a multiple of 32 wide"));
-            }
+        if matches!(self.word, WordEmbeddings::Q4(_)) && !h.is_multiple_of(ops::Q4_BLOCK) {
+            return Err(EmbedError::load("Q4_0 rows must be a multiple of 32 wide"));
         }
         if self.vocab_size() == 0 {
             return Err(EmbedError::load("empty word embeddings"));
         }
         for (i, l) in self.layers.iter().enumerate() {
             let name = |s: &str| format!("layer {i} {s}");
-            check(&name("qkv weight"), &l.wqkv, h * 3 * h)?;
-            check(&name("qkv bias"), &l.bqkv, 3 * h)?;
-            check(&name("attention output weight"), &l.wo, h * h)?;
-            check(&name("attention output bias"), &l.bo, h)?;
+            l.qkv.check(&name("qkv"), h, 3 * h)?;
+            l.attn_out.check(&name("attention output"), h, h)?;
             check(&name("attention LayerNorm weight"), &l.ln1_w, h)?;
             check(&name("attention LayerNorm bias"), &l.ln1_b, h)?;
-            check(&name("intermediate weight"), &l.w1, h * f)?;
-            check(&name("intermediate bias"), &l.b1, f)?;
-            check(&name("output weight"), &l.w2, f * h)?;
-            check(&name("output bias"), &l.b2, h)?;
+            l.ffn_up.check(&name("intermediate"), h, f)?;
+            l.ffn_down.check(&name("output"), f, h)?;
             check(&name("output LayerNorm weight"), &l.ln2_w, h)?;
             check(&name("output LayerNorm bias"), &l.ln2_b, h)?;
         }
@@ -217,20 +291,23 @@ impl Bert {
             self.cfg.layer_norm_eps,
         );
 
-        let f = self.cfg.intermediate;
         let mut qkv = Vec::new();
         let mut ctx = vec![0.0f32; t_total * h];
         let mut tmp = Vec::new();
         let mut mid = Vec::new();
+        let mut scratch = Vec::new();
         let eps = self.cfg.layer_norm_eps;
         for l in &self.layers {
-            ops::linear(&x, t_total, &l.wqkv, &l.bqkv, h, 3 * h, &mut qkv)?;
+            l.qkv
+                .forward(&x, t_total, Act::None, &mut qkv, &mut scratch)?;
             self.attention(&qkv, &offsets, &mut ctx)?;
-            ops::linear(&ctx, t_total, &l.wo, &l.bo, h, h, &mut tmp)?;
+            l.attn_out
+                .forward(&ctx, t_total, Act::None, &mut tmp, &mut scratch)?;
             ops::add_layer_norm(&mut x, Some(&tmp), &l.ln1_w, &l.ln1_b, eps);
-            ops::linear(&x, t_total, &l.w1, &l.b1, h, f, &mut mid)?;
-            ops::gelu_inplace(&mut mid);
-            ops::linear(&mid, t_total, &l.w2, &l.b2, f, h, &mut tmp)?;
+            l.ffn_up
+                .forward(&x, t_total, Act::Gelu, &mut mid, &mut scratch)?;
+            l.ffn_down
+                .forward(&mid, t_total, Act::None, &mut tmp, &mut scratch)?;
             ops::add_layer_norm(&mut x, Some(&tmp), &l.ln2_w, &l.ln2_b, eps);
         }
 
@@ -373,19 +450,23 @@ pub(crate) mod tests {
         } else {
             WordEmbeddings::F32(rand_vec(vocab * h, &mut s, 1.0))
         };
-        let layer = |s: &mut u64| Layer {
-            wqkv: rand_vec(h * 3 * h, s, 0.3),
-            bqkv: rand_vec(3 * h, s, 0.1),
-            wo: rand_vec(h * h, s, 0.3),
-            bo: rand_vec(h, s, 0.1),
-            ln1_w: rand_vec(h, s, 0.2).iter().map(|v| 1.0 + v).collect(),
-            ln1_b: rand_vec(h, s, 0.1),
-            w1: rand_vec(h * f, s, 0.3),
-            b1: rand_vec(f, s, 0.1),
-            w2: rand_vec(f * h, s, 0.3),
-            b2: rand_vec(h, s, 0.1),
-            ln2_w: rand_vec(h, s, 0.2).iter().map(|v| 1.0 + v).collect(),
-            ln2_b: rand_vec(h, s, 0.1),
+        let layer = |s: &mut u64| {
+            let qkv = Linear::new(rand_vec(h * 3 * h, s, 0.3), rand_vec(3 * h, s, 0.1), h);
+            let attn_out = Linear::new(rand_vec(h * h, s, 0.3), rand_vec(h, s, 0.1), h);
+            let ln1_w = rand_vec(h, s, 0.2).iter().map(|v| 1.0 + v).collect();
+            let ln1_b = rand_vec(h, s, 0.1);
+            let ffn_up = Linear::new(rand_vec(h * f, s, 0.3), rand_vec(f, s, 0.1), h);
+            let ffn_down = Linear::new(rand_vec(f * h, s, 0.3), rand_vec(h, s, 0.1), f);
+            Layer {
+                qkv,
+                attn_out,
+                ln1_w,
+                ln1_b,
+                ffn_up,
+                ffn_down,
+                ln2_w: rand_vec(h, s, 0.2).iter().map(|v| 1.0 + v).collect(),
+                ln2_b: rand_vec(h, s, 0.1),
+            }
         };
         let layers = vec![layer(&mut s), layer(&mut s)];
         Bert {
@@ -396,6 +477,13 @@ pub(crate) mod tests {
             emb_ln_b: vec![0.0; h],
             layers,
             cfg,
+        }
+    }
+
+    fn w32(l: &Linear) -> &[f32] {
+        match &l.w {
+            Weights::F32(w) => w,
+            Weights::Bf16(_) => panic!("reference needs f32 weights"),
         }
     }
 
@@ -424,7 +512,7 @@ pub(crate) mod tests {
             o
         };
         for ly in &m.layers {
-            let qkv = lin(&x, &ly.wqkv, &ly.bqkv, h, 3 * h);
+            let qkv = lin(&x, w32(&ly.qkv), &ly.qkv.b, h, 3 * h);
             let mut ctx = vec![0.0; l * h];
             for hh in 0..nh {
                 for t in 0..l {
@@ -446,13 +534,13 @@ pub(crate) mod tests {
                     }
                 }
             }
-            let a = lin(&ctx, &ly.wo, &ly.bo, h, h);
+            let a = lin(&ctx, w32(&ly.attn_out), &ly.attn_out.b, h, h);
             ops::add_layer_norm(&mut x, Some(&a), &ly.ln1_w, &ly.ln1_b, c.layer_norm_eps);
-            let mut mid = lin(&x, &ly.w1, &ly.b1, h, f);
+            let mut mid = lin(&x, w32(&ly.ffn_up), &ly.ffn_up.b, h, f);
             for v in &mut mid {
                 *v = 0.5 * *v * (1.0 + ops::erf(*v / 2f32.sqrt()));
             }
-            let o = lin(&mid, &ly.w2, &ly.b2, f, h);
+            let o = lin(&mid, w32(&ly.ffn_down), &ly.ffn_down.b, f, h);
             ops::add_layer_norm(&mut x, Some(&o), &ly.ln2_w, &ly.ln2_b, c.layer_norm_eps);
         }
         let mut v = vec![0.0; h];
@@ -512,6 +600,34 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn bf16_forward_tracks_the_f32_forward() {
+        let seqs: [&[u32]; 3] = [
+            &[1, 7, 8, 9, 2],
+            &[1, 3, 2],
+            &[1, 40, 41, 42, 43, 44, 45, 2],
+        ];
+        let f32_model = tiny_bert(13, false);
+        let want = f32_model.embed(&seqs).unwrap();
+        let mut m = tiny_bert(13, false);
+        if !m.use_bf16().unwrap() {
+            eprintln!("skipped: this CPU has no AVX-512 BF16");
+            return;
+        }
+        assert!(
+            m.layers
+                .iter()
+                .all(|l| matches!(l.ffn_down.w, Weights::Bf16(_)))
+        );
+        m.validate().unwrap();
+        let got = m.embed(&seqs).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            let cos: f32 = g.iter().zip(w).map(|(a, b)| a * b).sum();
+            assert!(cos > 0.9999, "cosine {cos}");
+            assert!(max_diff(g, w) > 0.0, "bf16 path really ran");
+        }
+    }
+
+    #[test]
     fn batch_neighbours_do_not_change_a_vector() {
         // The packed layout's equivalent of "padding must not change a sentence's vector": a
         // short sentence batched with longer ones (which would pad it to their length in a
@@ -535,7 +651,7 @@ pub(crate) mod tests {
         assert!(m.embed(&[&[1; 17]]).is_err());
         assert!(m.embed(&[&[1; 16]]).is_ok());
         let mut broken = tiny_bert(5, false);
-        broken.layers[1].w2.pop();
+        broken.layers[1].ffn_down.b.pop();
         assert!(broken.validate().is_err());
     }
 

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::bert::{Bert, BertConfig, Layer, WordEmbeddings, fuse_transposed};
+use crate::bert::{Bert, BertConfig, Layer, Linear, WordEmbeddings, fuse_transposed};
 use crate::error::EmbedError;
 use crate::ops;
 
@@ -176,16 +176,20 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Loaded, EmbedError> {
         bqkv.extend(t("k.b", h)?);
         bqkv.extend(t("v.b", h)?);
         layers.push(Layer {
-            wqkv: fuse_transposed(&[&q, &k, &v], h)?,
-            bqkv,
-            wo: fuse_transposed(&[&t("ao.w", h * h)?], h)?,
-            bo: t("ao.b", h)?,
+            qkv: Linear::new(fuse_transposed(&[&q, &k, &v], h)?, bqkv, h),
+            attn_out: Linear::new(fuse_transposed(&[&t("ao.w", h * h)?], h)?, t("ao.b", h)?, h),
             ln1_w: t("aln.w", h)?,
             ln1_b: t("aln.b", h)?,
-            w1: fuse_transposed(&[&t("fi.w", ff * h)?], h)?,
-            b1: t("fi.b", ff)?,
-            w2: fuse_transposed(&[&t("fo.w", h * ff)?], ff)?,
-            b2: t("fo.b", h)?,
+            ffn_up: Linear::new(
+                fuse_transposed(&[&t("fi.w", ff * h)?], h)?,
+                t("fi.b", ff)?,
+                h,
+            ),
+            ffn_down: Linear::new(
+                fuse_transposed(&[&t("fo.w", h * ff)?], ff)?,
+                t("fo.b", h)?,
+                ff,
+            ),
             ln2_w: t("oln.w", h)?,
             ln2_b: t("oln.b", h)?,
         });
@@ -344,10 +348,12 @@ mod tests {
         assert_eq!(m.bert.layers.len(), 1);
         // q.w row 0 block 0: w[j] = (((j + 0) & 15) - 8) * 0.5; stored transposed, so
         // wqkv[in = j, out = 0] = that value.
-        let l = &m.bert.layers[0];
+        let crate::bert::Weights::F32(wqkv) = &m.bert.layers[0].qkv.w else {
+            panic!("loaded weights are f32");
+        };
         for j in 0..16 {
-            assert_eq!(l.wqkv[j * 96], (j as f32 - 8.0) * 0.5);
-            assert_eq!(l.wqkv[(j + 16) * 96], ((15 - j) as f32 - 8.0) * 0.5);
+            assert_eq!(wqkv[j * 96], (j as f32 - 8.0) * 0.5);
+            assert_eq!(wqkv[(j + 16) * 96], ((15 - j) as f32 - 8.0) * 0.5);
         }
         let v = m.bert.embed(&[&[0, 1, 2]]).unwrap();
         assert_eq!(v[0].len(), 32);

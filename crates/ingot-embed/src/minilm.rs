@@ -6,7 +6,7 @@ use std::path::Path;
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
-use crate::bert::{Bert, BertConfig, Layer, WordEmbeddings, fuse_transposed};
+use crate::bert::{Bert, BertConfig, Layer, Linear, WordEmbeddings, fuse_transposed};
 use crate::error::EmbedError;
 
 #[derive(Deserialize)]
@@ -58,17 +58,17 @@ pub(crate) struct Loaded {
 /// Load a BERT sentence-transformers folder (mean pooling only).
 pub(crate) fn load(dir: &Path) -> Result<Loaded, EmbedError> {
     let cfg: HfConfig = read_json(&dir.join("config.json"))?;
-    if let Some(act) = cfg.hidden_act.as_deref() {
-        if act != "gelu" {
-            return Err(EmbedError::load(format!("unsupported hidden_act {act:?}")));
-        }
+    if let Some(act) = cfg.hidden_act.as_deref()
+        && act != "gelu"
+    {
+        return Err(EmbedError::load(format!("unsupported hidden_act {act:?}")));
     }
-    if let Some(p) = cfg.position_embedding_type.as_deref() {
-        if p != "absolute" {
-            return Err(EmbedError::load(format!(
-                "unsupported position_embedding_type {p:?}"
-            )));
-        }
+    if let Some(p) = cfg.position_embedding_type.as_deref()
+        && p != "absolute"
+    {
+        return Err(EmbedError::load(format!(
+            "unsupported position_embedding_type {p:?}"
+        )));
     }
     let pooling_path = dir.join("1_Pooling").join("config.json");
     if pooling_path.exists() {
@@ -126,16 +126,24 @@ pub(crate) fn load(dir: &Path) -> Result<Loaded, EmbedError> {
         bqkv.extend(g("attention.self.key.bias")?);
         bqkv.extend(g("attention.self.value.bias")?);
         layers.push(Layer {
-            wqkv: fuse_transposed(&[&q, &k, &v], h)?,
-            bqkv,
-            wo: fuse_transposed(&[&g("attention.output.dense.weight")?], h)?,
-            bo: g("attention.output.dense.bias")?,
+            qkv: Linear::new(fuse_transposed(&[&q, &k, &v], h)?, bqkv, h),
+            attn_out: Linear::new(
+                fuse_transposed(&[&g("attention.output.dense.weight")?], h)?,
+                g("attention.output.dense.bias")?,
+                h,
+            ),
             ln1_w: g("attention.output.LayerNorm.weight")?,
             ln1_b: g("attention.output.LayerNorm.bias")?,
-            w1: fuse_transposed(&[&g("intermediate.dense.weight")?], h)?,
-            b1: g("intermediate.dense.bias")?,
-            w2: fuse_transposed(&[&g("output.dense.weight")?], cfg.intermediate_size)?,
-            b2: g("output.dense.bias")?,
+            ffn_up: Linear::new(
+                fuse_transposed(&[&g("intermediate.dense.weight")?], h)?,
+                g("intermediate.dense.bias")?,
+                h,
+            ),
+            ffn_down: Linear::new(
+                fuse_transposed(&[&g("output.dense.weight")?], cfg.intermediate_size)?,
+                g("output.dense.bias")?,
+                cfg.intermediate_size,
+            ),
             ln2_w: g("output.LayerNorm.weight")?,
             ln2_b: g("output.LayerNorm.bias")?,
         });

@@ -299,7 +299,9 @@ pub(crate) const Q4_BLOCK: usize = 32;
 /// Dequantise Q4_0 blocks into `out` (`out.len()` must be `blocks * 32`): byte `j` of a block
 /// holds weight `j` in its low nibble and weight `j + 16` in its high nibble, each `(q - 8) * d`.
 pub(crate) fn dequant_q4_0(blocks: &[u8], out: &mut [f32]) -> Result<(), EmbedError> {
-    if blocks.len() % Q4_BLOCK_BYTES != 0 || out.len() != blocks.len() / Q4_BLOCK_BYTES * Q4_BLOCK {
+    if !blocks.len().is_multiple_of(Q4_BLOCK_BYTES)
+        || out.len() != blocks.len() / Q4_BLOCK_BYTES * Q4_BLOCK
+    {
         return Err(EmbedError::Internal("Q4_0 size mismatch".into()));
     }
     for (blk, o) in blocks

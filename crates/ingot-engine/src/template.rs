@@ -122,12 +122,11 @@ fn parse_arguments(calls: &serde_json::Value) -> serde_json::Value {
     let mut calls = calls.clone();
     if let serde_json::Value::Array(items) = &mut calls {
         for item in items {
-            if let Some(args) = item.pointer_mut("/function/arguments") {
-                if let serde_json::Value::String(s) = args {
-                    if let Ok(parsed @ serde_json::Value::Object(_)) = serde_json::from_str(s) {
-                        *args = parsed;
-                    }
-                }
+            if let Some(args) = item.pointer_mut("/function/arguments")
+                && let serde_json::Value::String(s) = args
+                && let Ok(parsed @ serde_json::Value::Object(_)) = serde_json::from_str(s)
+            {
+                *args = parsed;
             }
         }
     }

@@ -29,7 +29,7 @@ struct Builder {
 
 impl Builder {
     fn align(&mut self) {
-        while self.bin.len() % 4 != 0 {
+        while !self.bin.len().is_multiple_of(4) {
             self.bin.push(0);
         }
     }
@@ -147,7 +147,7 @@ fn check_mesh(name: &str, m: &Mesh) -> Result<(), Gen3dError> {
         && m.uvs.iter().flatten().all(|c| c.is_finite());
     let consistent = m.normals.len() == n
         && m.uvs.len() == n
-        && m.indices.len() % 3 == 0
+        && m.indices.len().is_multiple_of(3)
         && m.indices.iter().all(|&i| (i as usize) < n);
     if finite && consistent && n > 0 {
         Ok(())

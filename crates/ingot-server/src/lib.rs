@@ -151,6 +151,7 @@ pub async fn load_engines(state: AppState) {
             }
             let ecfg = EmbedderConfig {
                 queue_capacity: cfg.embeddings.queue_capacity,
+                bf16: cfg.embeddings.bf16,
                 ..EmbedderConfig::default()
             };
             let dir = cfg.model_path(&cfg.embeddings.general);
