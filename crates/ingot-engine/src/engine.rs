@@ -8,13 +8,21 @@ use std::sync::{Arc, OnceLock};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::mtmd::{
+    MtmdBitmap, MtmdContext, MtmdContextParams, MtmdInputChunkType, MtmdInputChunks, MtmdInputText,
+};
 use llama_cpp_2::token::LlamaToken;
 
 use crate::error::EngineError;
 use crate::sampler::random_seed;
 use crate::scheduler::{self, Request};
 use crate::template::ChatTemplate;
-use crate::types::{ChatEngineConfig, ChatJob, JobHandle, ModelInfo};
+use crate::types::{ChatEngineConfig, ChatJob, ImageInput, JobHandle, ModelInfo};
+
+/// Where an image goes in a prompt for a model with a projector: put it in the message text
+/// once per entry of [`ChatJob::images`]. A string no tokenizer or user text is likely to hold
+/// (the server removes it from user text).
+pub const MEDIA_MARKER: &str = "<__ingot_media__>";
 
 /// Most alternatives per token that `top_logprobs` may ask for (OpenAI's limit).
 pub const MAX_TOP_LOGPROBS: u32 = 20;
@@ -42,6 +50,9 @@ pub fn llama_backend() -> Result<&'static LlamaBackend, EngineError> {
 
 /// State shared by the handle and the scheduler thread.
 pub(crate) struct Shared {
+    /// The multimodal projector, when configured. Declared before `model`: it points into
+    /// the model's vocabulary, so it must be dropped first.
+    pub(crate) mtmd: Option<std::sync::Mutex<MtmdContext>>,
     pub(crate) model: LlamaModel,
     pub(crate) info: ModelInfo,
     pub(crate) template: ChatTemplate,
@@ -188,6 +199,10 @@ impl ChatEngine {
                     .file_stem()
                     .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
             });
+        let mtmd = match &cfg.mmproj_path {
+            Some(path) => Some(std::sync::Mutex::new(load_projector(path, &model, &cfg)?)),
+            None => None,
+        };
         let info = ModelInfo {
             name,
             n_ctx_train: model.n_ctx_train(),
@@ -195,8 +210,15 @@ impl ChatEngine {
             max_slots: cfg.max_slots,
             n_vocab,
             path: cfg.model_path.clone(),
+            projector: cfg
+                .mmproj_path
+                .as_ref()
+                .filter(|_| mtmd.is_some())
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned()),
         };
         let shared = Arc::new(Shared {
+            mtmd,
             model,
             info,
             template,
@@ -281,11 +303,18 @@ impl ChatEngine {
         let shared = &self.inner.shared;
         validate_job(&job, &shared.info)?;
         let prompt_text = self.render_prompt(&job)?;
-        let prompt = self.tokenize_raw(&prompt_text);
-        if prompt.is_empty() {
+        let (prompt, media, prompt_tokens) =
+            if job.images.is_empty() && !prompt_text.contains(MEDIA_MARKER) {
+                let prompt = self.tokenize_raw(&prompt_text);
+                let n = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
+                (prompt, None, n)
+            } else {
+                let media = self.tokenize_media(&prompt_text, &job.images)?;
+                (media.text_tokens, Some(media.chunks), media.cells)
+            };
+        if prompt_tokens == 0 {
             return Err(EngineError::Invalid("the rendered prompt is empty".into()));
         }
-        let prompt_tokens = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
         let max_context = shared.info.ctx_per_slot;
         if prompt_tokens >= max_context {
             return Err(EngineError::PromptTooLong {
@@ -300,6 +329,7 @@ impl ChatEngine {
         let cached = Arc::new(AtomicU32::new(0));
         let request = Request {
             cached: Arc::clone(&cached),
+            media,
             prompt,
             max_new,
             seed,
@@ -337,6 +367,93 @@ impl ChatEngine {
         }
     }
 
+    /// Tokenizes a prompt holding images through the projector: text and image chunks.
+    fn tokenize_media(
+        &self,
+        prompt_text: &str,
+        images: &[ImageInput],
+    ) -> Result<MediaPrompt, EngineError> {
+        let shared = &self.inner.shared;
+        let invalid = |m: String| EngineError::Invalid(m);
+        let Some(mtmd) = &shared.mtmd else {
+            return Err(invalid(format!(
+                "model {} takes no images (no multimodal projector is configured)",
+                shared.info.name
+            )));
+        };
+        let markers = prompt_text.matches(MEDIA_MARKER).count();
+        if markers != images.len() {
+            return Err(invalid(format!(
+                "the prompt places {markers} images but {} were given",
+                images.len()
+            )));
+        }
+        let mut bitmaps = Vec::with_capacity(images.len());
+        for (i, img) in images.iter().enumerate() {
+            let expected = u64::from(img.width) * u64::from(img.height) * 3;
+            if img.width == 0 || img.height == 0 || expected != img.rgb.len() as u64 {
+                return Err(invalid(format!(
+                    "image {}: {} bytes for {}x{} RGB",
+                    i + 1,
+                    img.rgb.len(),
+                    img.width,
+                    img.height
+                )));
+            }
+            bitmaps.push(
+                MtmdBitmap::from_image_data(img.width, img.height, &img.rgb)
+                    .map_err(|e| invalid(format!("image {}: {e}", i + 1)))?,
+            );
+        }
+        let refs: Vec<&MtmdBitmap> = bitmaps.iter().collect();
+        // The template may already begin with the BOS text; do not add a second one.
+        let bos = token_text(&shared.model, shared.model.vocab().bos());
+        let add_special = bos.is_empty() || !prompt_text.starts_with(&bos);
+        let ctx = mtmd
+            .lock()
+            .map_err(|_| EngineError::Internal("projector lock poisoned".into()))?;
+        let chunks = ctx
+            .tokenize(
+                MtmdInputText {
+                    text: prompt_text.to_owned(),
+                    add_special,
+                    parse_special: true,
+                },
+                &refs,
+            )
+            .map_err(|e| invalid(format!("cannot prepare the images: {e}")))?;
+        let non_causal = ctx.decode_use_non_causal();
+        drop(ctx);
+        let mut text_tokens = Vec::new();
+        let mut last_is_text = false;
+        for i in 0..chunks.len() {
+            let Some(chunk) = chunks.get(i) else { continue };
+            last_is_text = chunk.chunk_type() == MtmdInputChunkType::Text;
+            if let Some(t) = chunk.text_tokens() {
+                text_tokens.extend_from_slice(t);
+            } else if non_causal && chunk.n_tokens() > shared.cfg.batch_tokens as usize {
+                return Err(invalid(format!(
+                    "an image takes {} tokens, more than the engine's batch of {} (raise batch_tokens)",
+                    chunk.n_tokens(),
+                    shared.cfg.batch_tokens
+                )));
+            }
+        }
+        if !last_is_text {
+            return Err(invalid(
+                "the prompt must end with text after the last image".into(),
+            ));
+        }
+        let cells = chunks
+            .total_tokens()
+            .max(usize::try_from(chunks.total_positions()).unwrap_or(0));
+        Ok(MediaPrompt {
+            chunks,
+            text_tokens,
+            cells: u32::try_from(cells).unwrap_or(u32::MAX),
+        })
+    }
+
     /// Seconds until a queue slot is likely free: queued jobs × average job time / slots.
     fn retry_hint(&self, queued: usize) -> u64 {
         let shared = &self.inner.shared;
@@ -347,6 +464,47 @@ impl ChatEngine {
             .div_ceil(1000)
             .clamp(1, 120)
     }
+}
+
+/// A prompt with images, tokenized through the projector.
+struct MediaPrompt {
+    chunks: MtmdInputChunks,
+    /// The text chunks' tokens (the sampler's penalty history).
+    text_tokens: Vec<LlamaToken>,
+    /// KV cells (and positions) the prompt takes.
+    cells: u32,
+}
+
+/// Loads the multimodal projector for `model`.
+fn load_projector(
+    path: &std::path::Path,
+    model: &LlamaModel,
+    cfg: &ChatEngineConfig,
+) -> Result<MtmdContext, EngineError> {
+    let load = |m: String| EngineError::Load(format!("{}: {m}", path.display()));
+    if !path.is_file() {
+        return Err(load("no projector file there".into()));
+    }
+    let path_str = path
+        .to_str()
+        .ok_or_else(|| load("path is not UTF-8".into()))?;
+    let params = MtmdContextParams {
+        use_gpu: cfg!(feature = "cuda"),
+        print_timings: false,
+        n_threads: i32::try_from(cfg.threads.unwrap_or_else(default_threads)).unwrap_or(1),
+        media_marker: std::ffi::CString::new(MEDIA_MARKER).map_err(|e| load(e.to_string()))?,
+        image_min_tokens: -1,
+        image_max_tokens: -1,
+    };
+    let ctx = MtmdContext::init_from_file(path_str, model, &params).map_err(|e| {
+        load(format!(
+            "not a multimodal projector llama.cpp can use with this model ({e}; the log says why)"
+        ))
+    })?;
+    if !ctx.support_vision() {
+        return Err(load("the projector has no vision encoder".into()));
+    }
+    Ok(ctx)
 }
 
 fn validate_job(job: &ChatJob, info: &ModelInfo) -> Result<(), EngineError> {

@@ -2,6 +2,8 @@
 //! llama.cpp's kernels (crate `llama-cpp-2`), with everything above the kernels in ingot's own
 //! Rust: chat templates (minijinja over the GGUF's `tokenizer.chat_template`), sampling,
 //! stop strings, streaming, and a continuous-batching scheduler (one thread per model).
+//! With a multimodal projector (`mmproj`), prompts may hold images: llama.cpp's `mtmd`
+//! library encodes them where [`MEDIA_MARKER`] stands.
 //!
 //! This crate knows nothing about HTTP or wire types; the server adapts them onto
 //! [`ChatJob`] and [`ChatEvent`].
@@ -41,9 +43,11 @@ mod stop;
 pub mod template;
 pub mod types;
 
-pub use engine::{ChatEngine, EngineLoad, EngineStats, MAX_TOP_LOGPROBS, llama_backend};
+pub use engine::{
+    ChatEngine, EngineLoad, EngineStats, MAX_TOP_LOGPROBS, MEDIA_MARKER, llama_backend,
+};
 pub use error::EngineError;
 pub use types::{
-    CachedTokens, ChatEngineConfig, ChatEvent, ChatJob, ChatMessage, FinishReason, JobHandle,
-    ModelInfo, SamplingParams, TokenLogprob,
+    CachedTokens, ChatEngineConfig, ChatEvent, ChatJob, ChatMessage, FinishReason, ImageInput,
+    JobHandle, ModelInfo, SamplingParams, TokenLogprob,
 };

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::mtmd::MtmdInputChunks;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -34,7 +35,11 @@ const DRAIN_POLL: Duration = Duration::from_millis(2);
 
 /// A validated, tokenized job on its way to the scheduler.
 pub(crate) struct Request {
+    /// The prompt's tokens; for a prompt with images, its text tokens only (the sampler's
+    /// history), the whole prompt being `media`.
     pub(crate) prompt: Vec<LlamaToken>,
+    /// Text and image chunks of a prompt with images, evaluated through the projector.
+    pub(crate) media: Option<MtmdInputChunks>,
     pub(crate) max_new: u32,
     pub(crate) seed: u64,
     pub(crate) job: ChatJob,
@@ -159,6 +164,8 @@ struct SlotCache {
     tokens: Vec<LlamaToken>,
     /// When the slot was last released (scheduler ticks), for least-recently-used eviction.
     last_used: u64,
+    /// The cells hold image embeddings, which `tokens` cannot describe: never reused.
+    media: bool,
 }
 
 /// Length of the common prefix of two token lists.
@@ -227,6 +234,10 @@ impl Scheduler<'_> {
     }
 
     fn start(&mut self, req: Request) {
+        if req.media.is_some() {
+            self.start_media(req);
+            return;
+        }
         let n_vocab = self.shared.token_bytes.len();
         let prompt_ids: Vec<u32> = req
             .prompt
@@ -357,13 +368,118 @@ impl Scheduler<'_> {
             .clear_kv_cache_seq(u32::try_from(seq).ok(), None, None);
         if let Some(slot) = slot_mut(&mut self.slots, seq) {
             slot.tokens.clear();
+            slot.media = false;
         }
+    }
+
+    /// Starts a job whose prompt holds images: the projector encodes them and the whole
+    /// prompt is decoded at once (the other sequences wait meanwhile), then its choices
+    /// sample their first token. Such a prompt is never served from, nor kept in, the prefix
+    /// cache.
+    fn start_media(&mut self, mut req: Request) {
+        let n_vocab = self.shared.token_bytes.len();
+        let prompt_ids: Vec<u32> = req
+            .prompt
+            .iter()
+            .map(|t| u32::try_from(t.0).unwrap_or(0))
+            .collect();
+        let chunks = req.media.take();
+        let mut seqs = Vec::with_capacity(req.job.n as usize);
+        for _ in 0..req.job.n {
+            let Some(seq) = self.take_slot(&[]) else {
+                break;
+            };
+            self.reset_slot(seq);
+            if let Some(slot) = slot_mut(&mut self.slots, seq) {
+                slot.media = true;
+            }
+            seqs.push(seq);
+        }
+        let mut choices: Vec<Choice> = seqs
+            .iter()
+            .enumerate()
+            .map(|(index, &seq_id)| Choice {
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                seq_id,
+                sampler: Sampler::new(
+                    req.job.sampling.clone(),
+                    choice_seed(req.seed, u32::try_from(index).unwrap_or(0)),
+                    n_vocab,
+                    &prompt_ids,
+                ),
+                utf8: Utf8Buffer::default(),
+                stop: StopMatcher::new(&req.job.stop),
+                n_past: 0,
+                next: None,
+                generated: 0,
+                done: false,
+                pending_logprobs: Vec::new(),
+                batch_idx: None,
+            })
+            .collect();
+        let evaluated = match (chunks, &self.shared.mtmd, seqs.first()) {
+            (Some(chunks), Some(mtmd), Some(&seq)) => {
+                let n_batch = i32::try_from(self.shared.cfg.batch_tokens).unwrap_or(i32::MAX);
+                match mtmd.lock() {
+                    Ok(mut m) => chunks
+                        .eval_chunks(&mut m, &mut self.ctx, 0, seq, n_batch, true)
+                        .map(|n_past| (n_past, chunks.total_tokens()))
+                        .map_err(|e| format!("image prompt failed: {e}")),
+                    Err(_) => Err("projector lock poisoned".to_owned()),
+                }
+            }
+            _ => Err("no projector or no free sequence for an image prompt".to_owned()),
+        };
+        let mut outbox = VecDeque::new();
+        let mut freed = Vec::new();
+        let mut failed = false;
+        match evaluated {
+            Ok((n_past, cells)) => {
+                self.shared
+                    .prefilled_tokens
+                    .fetch_add(u64::try_from(cells).unwrap_or(0), Ordering::Relaxed);
+                let src = seqs.first().copied().unwrap_or(0);
+                for c in &mut choices {
+                    if c.seq_id != src {
+                        let _ = self.ctx.copy_kv_cache_seq(src, c.seq_id, None, None);
+                    }
+                    c.n_past = n_past;
+                }
+                let logits = self.ctx.get_logits_ith(-1);
+                for c in &mut choices {
+                    let tok = c.sampler.sample(logits);
+                    on_token(&self.shared, &req, &mut outbox, c, tok, logits, &mut freed);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "image prompt failed");
+                outbox.push_back(ChatEvent::Error(e));
+                failed = true;
+                for c in &mut choices {
+                    c.done = true;
+                    freed.push(c.seq_id);
+                }
+            }
+        }
+        for seq in freed {
+            self.release(seq, false);
+        }
+        self.active.push(Active {
+            prefilled: req.prompt.len(),
+            req,
+            in_batch: 0,
+            prefill_logits: None,
+            choices,
+            outbox,
+            failed,
+        });
     }
 
     /// Returns a slot to the free list. With `keep`, its KV cells stay resident for prefix
     /// reuse; otherwise (its cache state is unknown, e.g. after a failed decode) it is emptied.
     fn release(&mut self, seq_id: i32, keep: bool) {
-        if !keep || !self.shared.cfg.prefix_cache {
+        let media = slot_mut(&mut self.slots, seq_id).is_some_and(|s| s.media);
+        if !keep || media || !self.shared.cfg.prefix_cache {
             self.reset_slot(seq_id);
         }
         self.tick += 1;

@@ -34,6 +34,10 @@ pub struct ChatEngineConfig {
     /// batches (as with chunked prefill), which can flip a near-tie between two tokens. Off:
     /// every prompt is prefilled in full and a slot's cells are cleared when its job ends.
     pub prefix_cache: bool,
+    /// A llama.cpp multimodal projector (`mmproj` GGUF) matching the model: with it the
+    /// engine takes images ([`ChatJob::images`]) through llama.cpp's `mtmd` library
+    /// (SmolVLM, Qwen2.5-VL, Gemma 3, LLaVA-style models, …).
+    pub mmproj_path: Option<PathBuf>,
 }
 
 impl ChatEngineConfig {
@@ -50,6 +54,7 @@ impl ChatEngineConfig {
             chat_template: None,
             unified_kv: false,
             prefix_cache: true,
+            mmproj_path: None,
         }
     }
 
@@ -78,6 +83,8 @@ pub struct ModelInfo {
     pub n_vocab: u32,
     /// The GGUF file.
     pub path: PathBuf,
+    /// File name of the multimodal projector, when one is loaded (the engine takes images).
+    pub projector: Option<String>,
 }
 
 /// One chat message, already flattened to text by the caller.
@@ -184,6 +191,28 @@ pub struct ChatJob {
     pub template_kwargs: Option<serde_json::Value>,
     /// Keep generating through end-of-generation tokens (NIM/vLLM `ignore_eos`; benchmarks).
     pub ignore_eos: bool,
+    /// Images for a model with a projector, in order: the rendered prompt must hold
+    /// [`crate::MEDIA_MARKER`] once per image, where each image goes (put it in the message
+    /// text). Markers in text without images are refused.
+    pub images: Vec<ImageInput>,
+}
+
+/// Decoded RGB pixels of one image.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImageInput {
+    pub width: u32,
+    pub height: u32,
+    /// `width * height * 3` bytes, row-major RGB.
+    pub rgb: Vec<u8>,
+}
+
+impl std::fmt::Debug for ImageInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageInput")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ChatJob {
@@ -200,6 +229,7 @@ impl ChatJob {
             top_logprobs: None,
             template_kwargs: None,
             ignore_eos: false,
+            images: Vec::new(),
         }
     }
 }

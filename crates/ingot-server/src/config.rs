@@ -90,6 +90,13 @@ pub struct VisionSection {
     pub max_media_bytes: usize,
     /// Time limit of one URL fetch, in seconds.
     pub fetch_timeout_secs: u64,
+    /// A llama.cpp multimodal projector (`mmproj` GGUF, relative to `model_dir` or absolute).
+    /// When set, the vision-chat ids are answered by a vision-language model that sees the
+    /// pixels (through llama.cpp's `mtmd`), instead of OCR + the text model.
+    pub mmproj: Option<PathBuf>,
+    /// The vision-language model's GGUF, when it is not the chat model: without it the chat
+    /// model (`[chat] model`) is loaded with the projector and serves both kinds of ids.
+    pub model: Option<PathBuf>,
 }
 
 impl Default for VisionSection {
@@ -99,6 +106,8 @@ impl Default for VisionSection {
             allow: Vec::new(),
             max_media_bytes: 32 * 1024 * 1024,
             fetch_timeout_secs: 30,
+            mmproj: None,
+            model: None,
         }
     }
 }

@@ -115,6 +115,10 @@ pub async fn load_engines(state: AppState) {
             );
         }
     }
+    let vlm_mode = vision_enabled && cfg.vision.mmproj.is_some();
+    if vlm_mode {
+        e.set(ModelKindSlot::VisionModel, LoadState::Loading);
+    }
     let chat = {
         let state = state.clone();
         let cfg = cfg.clone();
@@ -122,24 +126,36 @@ pub async fn load_engines(state: AppState) {
             if !cfg.chat.enabled {
                 return;
             }
-            let path = cfg.model_path(&cfg.chat.model);
-            let res = if path.exists() {
-                let mut c = ChatEngineConfig::new(&path);
-                c.ctx_per_slot = cfg.chat.ctx_per_slot;
-                c.max_slots = cfg.chat.max_slots;
-                c.queue_capacity = cfg.chat.queue_capacity;
-                c.threads = (cfg.chat.threads > 0).then_some(cfg.chat.threads);
-                c.unified_kv = cfg.chat.unified_kv;
-                c.prefix_cache = cfg.chat.prefix_cache;
-                ChatEngine::load(c).map_err(|e| e.to_string())
-            } else {
-                Err(format!(
-                    "{} not found; run scripts/setup-models.sh",
-                    path.display()
-                ))
-            };
+            // Without `[vision] model`, the chat model carries the projector.
+            let mmproj = cfg
+                .vision
+                .mmproj
+                .as_ref()
+                .filter(|_| vlm_mode && cfg.vision.model.is_none());
+            let res = load_chat_engine(&cfg, &cfg.chat.model, mmproj.map(|p| cfg.model_path(p)));
+            if mmproj.is_some() {
+                let vlm = res.clone();
+                finish(&state, ModelKindSlot::VisionModel, vlm, |e| {
+                    state.engines().vlm.set(e).is_ok()
+                });
+            }
             finish(&state, ModelKindSlot::Chat, res, |e| {
                 state.engines().chat.set(e).is_ok()
+            });
+        })
+    };
+    let vlm = {
+        let state = state.clone();
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || {
+            let (true, Some(model), Some(mmproj)) =
+                (vlm_mode, &cfg.vision.model, &cfg.vision.mmproj)
+            else {
+                return;
+            };
+            let res = load_chat_engine(&cfg, model, Some(cfg.model_path(mmproj)));
+            finish(&state, ModelKindSlot::VisionModel, res, |e| {
+                state.engines().vlm.set(e).is_ok()
             });
         })
     };
@@ -185,6 +201,10 @@ pub async fn load_engines(state: AppState) {
                     if let Err(e) = &tools.ffmpeg {
                         tracing::warn!("video understanding unavailable: {e}");
                     }
+                    if vlm_mode {
+                        // The vision-language model reads the pixels: no OCR needed.
+                        return Ok(engine);
+                    }
                     tools
                         .tesseract
                         .map(|_| engine)
@@ -195,11 +215,35 @@ pub async fn load_engines(state: AppState) {
             });
         })
     };
-    for task in [chat, embed, vision] {
+    for task in [chat, vlm, embed, vision] {
         if let Err(e) = task.await {
             tracing::error!("model loading task failed: {e}");
         }
     }
+}
+
+/// Loads a GGUF chat model with the `[chat]` settings, optionally with a projector.
+fn load_chat_engine(
+    cfg: &Config,
+    model: &std::path::Path,
+    mmproj: Option<std::path::PathBuf>,
+) -> Result<ChatEngine, String> {
+    let path = cfg.model_path(model);
+    if !path.exists() {
+        return Err(format!(
+            "{} not found; run scripts/setup-models.sh",
+            path.display()
+        ));
+    }
+    let mut c = ChatEngineConfig::new(&path);
+    c.ctx_per_slot = cfg.chat.ctx_per_slot;
+    c.max_slots = cfg.chat.max_slots;
+    c.queue_capacity = cfg.chat.queue_capacity;
+    c.threads = (cfg.chat.threads > 0).then_some(cfg.chat.threads);
+    c.unified_kv = cfg.chat.unified_kv;
+    c.prefix_cache = cfg.chat.prefix_cache;
+    c.mmproj_path = mmproj;
+    ChatEngine::load(c).map_err(|e| e.to_string())
 }
 
 fn finish<T>(

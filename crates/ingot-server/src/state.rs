@@ -32,9 +32,13 @@ pub struct Engines {
     pub general: OnceLock<Embedder>,
     /// multilingual-e5-small.
     pub multilingual: OnceLock<Embedder>,
-    /// OCR and visual facts for the vision-chat ids (answered by the chat model).
+    /// Fetching and decoding for the vision-chat ids; OCR and visual facts for the chat
+    /// model, unless a vision-language model is configured.
     pub vision: OnceLock<ingot_vision::VisionEngine>,
-    status: Mutex<[(ModelKindSlot, LoadState); 4]>,
+    /// The vision-language model (`[vision] mmproj`): the chat engine itself when that
+    /// carries the projector, else a second engine.
+    pub vlm: OnceLock<ChatEngine>,
+    status: Mutex<[(ModelKindSlot, LoadState); 5]>,
 }
 
 /// Which engine a load status belongs to.
@@ -48,6 +52,8 @@ pub enum ModelKindSlot {
     Multilingual,
     /// The vision engine's tools (tesseract, ffmpeg).
     Vision,
+    /// The vision-language model.
+    VisionModel,
 }
 
 impl Engines {
@@ -58,11 +64,13 @@ impl Engines {
                 (ModelKindSlot::General, LoadState::Disabled),
                 (ModelKindSlot::Multilingual, LoadState::Disabled),
                 (ModelKindSlot::Vision, LoadState::Disabled),
+                (ModelKindSlot::VisionModel, LoadState::Disabled),
             ]),
             chat: OnceLock::new(),
             general: OnceLock::new(),
             multilingual: OnceLock::new(),
             vision: OnceLock::new(),
+            vlm: OnceLock::new(),
         }
     }
 
@@ -265,6 +273,7 @@ impl AppState {
             (ModelKindSlot::Chat, "chat"),
             (ModelKindSlot::General, "embeddings"),
             (ModelKindSlot::Multilingual, "multilingual embeddings"),
+            (ModelKindSlot::VisionModel, "vision-language"),
         ] {
             match e.get(slot) {
                 LoadState::Loading => waiting.push(format!("{name} model loading")),
@@ -327,6 +336,15 @@ impl AppState {
             ModelKind::Gen3d => Served::Local {
                 weights: GEN3D_ROOT.to_owned(),
             },
+            ModelKind::VisionChat if self.config().vision.mmproj.is_some() => {
+                match (e.vision.get(), e.vlm.get()) {
+                    (Some(_), Some(vlm)) => Served::Local {
+                        weights: vlm_root(vlm),
+                    },
+                    (None, _) => engine_state(ModelKindSlot::Vision, "vision"),
+                    (Some(_), None) => engine_state(ModelKindSlot::VisionModel, "vision-language"),
+                }
+            }
             ModelKind::VisionChat => match (e.vision.get(), e.chat.get()) {
                 (Some(_), Some(_)) => Served::Local {
                     weights: format!("{}+{VISION_ROOT_SUFFIX}", self.config().chat.id),
@@ -462,6 +480,16 @@ pub const GEN3D_ROOT: &str = "ingot/gen3d-procedural-preview";
 /// What the vision-chat ids' `root` adds to the chat model's id: the text each image holds
 /// is read by Tesseract OCR and given to the chat model with plain visual facts.
 pub const VISION_ROOT_SUFFIX: &str = "tesseract-ocr";
+
+/// `root` of the vision-chat ids when a vision-language model serves them: the GGUF's name
+/// and its projector's file name.
+fn vlm_root(vlm: &ChatEngine) -> String {
+    let info = vlm.info();
+    match info.projector.as_deref() {
+        Some(p) => format!("{}+{p}", info.name),
+        None => info.name.clone(),
+    }
+}
 
 fn local_entry(id: &str, kind: ModelKind, len: u64) -> ingot_core::CatalogEntry {
     ingot_core::CatalogEntry {

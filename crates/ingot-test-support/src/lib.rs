@@ -10,6 +10,8 @@
     reason = "test helpers fail the test on purpose"
 )]
 
+pub mod gguf;
+
 use std::path::PathBuf;
 
 use ingot_server::{AppState, Config};
@@ -53,14 +55,16 @@ pub fn model_dir() -> PathBuf {
         })
 }
 
+/// The default chat model (SmolLM2-135M-Instruct, llama architecture, 576 wide).
+pub fn chat_model_path() -> PathBuf {
+    model_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
 /// Whether the default chat and embedding model files are present; panics when they are
 /// required (`INGOT_REQUIRE_MODELS=1`) but missing.
 pub fn have_models() -> bool {
     let dir = model_dir();
-    let ok = dir
-        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
-        .exists()
-        && dir.join("all-minilm-l6-v2/model.safetensors").exists();
+    let ok = chat_model_path().exists() && dir.join("all-minilm-l6-v2/model.safetensors").exists();
     if !ok {
         assert!(
             std::env::var("INGOT_REQUIRE_MODELS").as_deref() != Ok("1"),

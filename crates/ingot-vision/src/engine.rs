@@ -73,12 +73,44 @@ pub struct ToolStatus {
     pub ffmpeg: Result<String, ToolError>,
 }
 
+/// A request's media as pixels, for a vision-language model.
+#[derive(Debug, Clone)]
+pub struct MediaPixels {
+    /// The messages as text, each image (and each sampled video frame) replaced by the
+    /// marker, video frames labelled with their time; the marker is removed from the
+    /// request's own text.
+    pub messages: Vec<ChatMessage>,
+    /// One decoded image per marker, in order.
+    pub images: Vec<RgbImage>,
+}
+
 /// Analyses the images and videos of chat requests. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct VisionEngine {
     config: Arc<VisionConfig>,
     fetcher: Fetcher,
     jobs: Arc<Semaphore>,
+}
+
+/// The message with every occurrence of `marker` removed from its text.
+fn without_marker(m: &ChatMessage, marker: &str) -> ChatMessage {
+    use ingot_protocol::chat::{ContentPart, MessageContent};
+    let mut m = m.clone();
+    if marker.is_empty() {
+        return m;
+    }
+    match &mut m.content {
+        Some(MessageContent::Text(t)) => *t = t.replace(marker, ""),
+        Some(MessageContent::Parts(parts)) => {
+            for p in parts {
+                if let ContentPart::Text { text } = p {
+                    *text = text.replace(marker, "");
+                }
+            }
+        }
+        None => {}
+    }
+    m
 }
 
 /// One image of bytes: decode, measure, OCR. Blocking.
@@ -180,6 +212,91 @@ impl VisionEngine {
             messages,
             max_text_chars: max,
         })
+    }
+
+    /// Finds, fetches and decodes every image of `messages`, and samples every video's
+    /// frames, for a model that takes pixels: the messages come back with `marker` where each
+    /// picture goes. No OCR runs, so Tesseract is not needed (ffmpeg is, for video).
+    ///
+    /// # Errors
+    /// As [`VisionEngine::analyze`].
+    pub async fn pixels(
+        &self,
+        messages: &[ChatMessage],
+        marker: &str,
+    ) -> Result<MediaPixels, VisionError> {
+        let cleaned: Vec<ChatMessage> =
+            messages.iter().map(|m| without_marker(m, marker)).collect();
+        let mut intake = intake::extract(&cleaned, &self.config.intake)?;
+        let items = std::mem::take(&mut intake.media);
+        let mut tasks = JoinSet::new();
+        for (k, item) in items.into_iter().enumerate() {
+            let this = self.clone();
+            let marker = marker.to_owned();
+            tasks.spawn(async move { (k, this.pixels_of(item, marker).await) });
+        }
+        let mut done: Vec<Option<(String, Vec<RgbImage>)>> = vec![None; tasks.len()];
+        while let Some(joined) = tasks.join_next().await {
+            let (k, result) = joined.map_err(|e| VisionError::Internal(e.to_string()))?;
+            done[k] = Some(result?);
+        }
+        let done: Vec<(String, Vec<RgbImage>)> = done.into_iter().flatten().collect();
+        let messages = intake.text_messages(&cleaned, |k| {
+            done.get(k)
+                .map(|(text, _)| text.clone())
+                .unwrap_or_default()
+        });
+        let images = done.into_iter().flat_map(|(_, imgs)| imgs).collect();
+        Ok(MediaPixels { messages, images })
+    }
+
+    /// One item's prompt text (markers in place) and pictures.
+    async fn pixels_of(
+        &self,
+        item: MediaItem,
+        marker: String,
+    ) -> Result<(String, Vec<RgbImage>), VisionError> {
+        let MediaItem {
+            kind,
+            number,
+            source,
+            loc,
+            ..
+        } = item;
+        let bytes = self.bytes_of(source, kind, &loc).await?;
+        let _permit = self.permit().await?;
+        let cfg = Arc::clone(&self.config);
+        tokio::task::spawn_blocking(move || match kind {
+            MediaKind::Image => {
+                let img = decode::decode_image(&bytes, &cfg.decode)
+                    .map_err(|e| InputError::new(loc.clone(), InputErrorKind::Decode(e)))?;
+                Ok((marker, vec![img.rgb]))
+            }
+            MediaKind::Video => {
+                let (info, frames) =
+                    video::sample_frames(&bytes, &cfg.video).map_err(|e| match e {
+                        SampleError::Input(v) => VisionError::from(InputError::new(
+                            loc.clone(),
+                            InputErrorKind::Video(v),
+                        )),
+                        SampleError::Tool(t) => VisionError::Tool(t),
+                    })?;
+                let mut lines = vec![match info.duration_s {
+                    Some(d) => format!("Video {number} ({}):", analysis::clock(d)),
+                    None => format!("Video {number}:"),
+                }];
+                let mut images = Vec::with_capacity(frames.len());
+                for f in frames {
+                    let img = decode::decode_image(&f.png, &cfg.decode)
+                        .map_err(|e| InputError::new(loc.clone(), InputErrorKind::Decode(e)))?;
+                    lines.push(format!("[{}] {marker}", analysis::clock(f.timestamp_s)));
+                    images.push(img.rgb);
+                }
+                Ok((lines.join("\n"), images))
+            }
+        })
+        .await
+        .map_err(|e| VisionError::Internal(e.to_string()))?
     }
 
     async fn analyze_item(&self, item: MediaItem) -> Result<MediaAnalysis, VisionError> {

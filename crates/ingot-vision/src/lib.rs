@@ -59,7 +59,9 @@ pub mod video;
 pub use analysis::{
     Analysis, FrameAnalysis, ImageAnalysis, ImageReport, MediaAnalysis, SYSTEM_HINT, VideoAnalysis,
 };
-pub use engine::{ToolStatus, VisionConfig, VisionEngine, analyze_image_bytes, analyze_pixels};
+pub use engine::{
+    MediaPixels, ToolStatus, VisionConfig, VisionEngine, analyze_image_bytes, analyze_pixels,
+};
 pub use error::{InputError, InputErrorKind, Loc, MediaKind, ToolError, VisionError};
 pub use fetch::{Allowlist, FetchConfig, FetchError, Fetcher, HostResolver, StaticResolver};
 pub use intake::{Detail, Intake, IntakeLimits, MediaItem, MediaSource, extract};

@@ -54,8 +54,37 @@ pub async fn completions(
         }
     }
     let entry = resolve(&state, &req.model, &kinds)?;
-    let engine = state.engines().chat.get().ok_or_else(|| missing(&entry))?;
-    let job = if entry.kind == ModelKind::VisionChat {
+    let vlm = entry.kind == ModelKind::VisionChat && state.config().vision.mmproj.is_some();
+    let engine = if vlm {
+        state.engines().vlm.get()
+    } else {
+        state.engines().chat.get()
+    }
+    .ok_or_else(|| missing(&entry))?;
+    let job = if vlm {
+        let vision = state
+            .engines()
+            .vision
+            .get()
+            .ok_or_else(|| missing(&entry))?;
+        let media = vision
+            .pixels(&req.messages, ingot_engine::MEDIA_MARKER)
+            .await
+            .map_err(vision_error)?;
+        let mut with_markers = req.clone();
+        with_markers.messages = media.messages;
+        let mut job = to_job(&with_markers)?;
+        job.images = media
+            .images
+            .into_iter()
+            .map(|img| ingot_engine::ImageInput {
+                width: img.width(),
+                height: img.height(),
+                rgb: img.into_raw(),
+            })
+            .collect();
+        job
+    } else if entry.kind == ModelKind::VisionChat {
         let vision = state
             .engines()
             .vision

@@ -13,3 +13,4 @@ mod contract;
 mod keys;
 mod openapi;
 mod proxy;
+mod vlm;

@@ -1,0 +1,313 @@
+//! Vision-language models through llama.cpp's `mtmd`: the vision-chat ids answered by a model
+//! that sees the pixels. The text model is the real SmolLM2; the projector is a random-weight
+//! one written by the test (`ingot_test_support::gguf`), so these tests check the whole path
+//! (intake, decoding, marker placement, image encoding, decoding, streaming, usage, errors)
+//! but not the quality of the answers.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::common::{bare_config, have_models, http, model_dir, spawn, sse_usage};
+use ingot_test_support::chat_model_path;
+use ingot_test_support::gguf::{ProjectorShape, write_mlp_projector};
+
+const VISION_ID: &str = "meta/llama-3.2-11b-vision-instruct";
+const TEXT_ID: &str = "meta/llama-3.1-8b-instruct";
+/// 32x32 images in 8x8 patches: 16 image tokens per image.
+const SHAPE: ProjectorShape = ProjectorShape {
+    text_embd: 576,
+    image_size: 32,
+    patch: 8,
+};
+
+fn projector(name: &str, shape: ProjectorShape) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ingot-vlm-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.gguf"));
+    write_mlp_projector(&path, shape, 7);
+    path
+}
+
+/// The chat model carries the projector (no `[vision] model`).
+fn vlm_config(mmproj: PathBuf) -> ingot_server::Config {
+    let mut c = bare_config();
+    c.model_dir = model_dir();
+    c.chat.enabled = true;
+    c.chat.max_slots = 2;
+    c.chat.ctx_per_slot = 1024;
+    c.vision.mmproj = Some(mmproj);
+    c
+}
+
+/// A PNG data URL of a `w`x`h` image whose pixels come from `f(x, y)`.
+fn png_url(w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> String {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb(f(x, y)));
+    let mut buf = Cursor::new(Vec::new());
+    img.write_to(&mut buf, image::ImageFormat::Png).unwrap();
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(buf.into_inner())
+    )
+}
+
+fn red() -> String {
+    png_url(40, 30, |_, _| [220, 20, 20])
+}
+
+fn stripes() -> String {
+    png_url(
+        64,
+        64,
+        |x, _| if x % 8 < 4 { [0, 0, 0] } else { [255, 255, 0] },
+    )
+}
+
+fn with_images(urls: &[String], text: &str) -> Value {
+    let mut parts: Vec<Value> = urls
+        .iter()
+        .map(|u| json!({"type":"image_url","image_url":{"url":u}}))
+        .collect();
+    parts.push(json!({"type":"text","text":text}));
+    json!([{"role":"user","content":parts}])
+}
+
+async fn post(base: &str, body: Value) -> (u16, Value) {
+    let r = http()
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// Greedy first-token alternatives for `messages` on the vision id.
+async fn first_token_logprobs(base: &str, messages: Value) -> Vec<(String, f64)> {
+    let (status, v) = post(
+        base,
+        json!({"model":VISION_ID,"messages":messages,"max_tokens":1,"temperature":0,
+               "logprobs":true,"top_logprobs":5}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    v["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["token"].as_str().unwrap().to_owned(),
+                t["logprob"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn vision_ids_see_the_pixels_through_the_projector() {
+    if !have_models() {
+        return;
+    }
+    let mmproj = projector("shared", SHAPE);
+    let s = spawn(vlm_config(mmproj), true).await;
+
+    // /v1/models names what serves the vision ids: the GGUF and its projector.
+    let models: Value = http()
+        .get(format!("{}/v1/models", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entry = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == VISION_ID)
+        .unwrap()
+        .clone();
+    assert!(
+        entry["root"].as_str().unwrap().ends_with("+shared.gguf"),
+        "{entry}"
+    );
+
+    // One image: its 16 image tokens count in the prompt; two images: 16 more (plus the
+    // newline between them).
+    let q = "Describe the picture.";
+    let (status, one) = post(
+        &s.base,
+        json!({"model":VISION_ID,"messages":with_images(&[red()], q),"max_tokens":8,"temperature":0}),
+    )
+    .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["choices"][0]["message"]["role"], "assistant");
+    assert!(
+        !one["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    let (status, two) = post(
+        &s.base,
+        json!({"model":VISION_ID,"messages":with_images(&[red(), stripes()], q),"max_tokens":8,"temperature":0}),
+    )
+    .await;
+    assert_eq!(status, 200, "{two}");
+    let p1 = one["usage"]["prompt_tokens"].as_u64().unwrap();
+    let p2 = two["usage"]["prompt_tokens"].as_u64().unwrap();
+    let extra = p2 - p1;
+    assert!(
+        (SHAPE.image_tokens()..=SHAPE.image_tokens() + 3).contains(&extra),
+        "one image {p1}, two images {p2}"
+    );
+
+    // The pixels reach the model: another image changes the next-token distribution, the
+    // same image gives the same one.
+    let a = first_token_logprobs(&s.base, with_images(&[red()], q)).await;
+    let a2 = first_token_logprobs(&s.base, with_images(&[red()], q)).await;
+    let b = first_token_logprobs(&s.base, with_images(&[stripes()], q)).await;
+    assert_eq!(a, a2);
+    assert_ne!(a, b);
+
+    // Streaming, with usage, and a marker typed by the user is just text.
+    let r = http()
+        .post(format!("{}/v1/chat/completions", s.base))
+        .json(&json!({"model":VISION_ID,"stream":true,"stream_options":{"include_usage":true},
+            "max_tokens":6,"temperature":0,
+            "messages":with_images(&[red()], &format!("{} what is this?", ingot_engine::MEDIA_MARKER))}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    let usage = sse_usage(&body);
+    assert!(usage["prompt_tokens"].as_u64().unwrap() > SHAPE.image_tokens());
+
+    // n > 1 with an image: every choice answers.
+    let (status, v) = post(
+        &s.base,
+        json!({"model":VISION_ID,"messages":with_images(&[red()], q),"max_tokens":4,"n":2,"seed":3}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["choices"].as_array().unwrap().len(), 2);
+
+    // Text ids on the same engine still refuse images; text-only requests to either work.
+    let (status, v) = post(
+        &s.base,
+        json!({"model":TEXT_ID,"messages":with_images(&[red()], q),"max_tokens":4}),
+    )
+    .await;
+    assert_eq!(status, 422, "{v}");
+    for id in [TEXT_ID, VISION_ID] {
+        let (status, v) = post(
+            &s.base,
+            json!({"model":id,"messages":[{"role":"user","content":"Say hi"}],"max_tokens":4}),
+        )
+        .await;
+        assert_eq!(status, 200, "{id}: {v}");
+    }
+
+    // Undecodable image data: 422 naming the part, nothing run.
+    let (status, v) = post(
+        &s.base,
+        json!({"model":VISION_ID,"messages":with_images(&["data:image/png;base64,iVBORw0KGgoAAAAA".to_owned()], q)}),
+    )
+    .await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["error"]["param"]
+            .as_str()
+            .unwrap()
+            .starts_with("messages.0.content.0"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn image_and_text_requests_run_together_on_one_engine() {
+    if !have_models() {
+        return;
+    }
+    let s = spawn(vlm_config(projector("together", SHAPE)), true).await;
+    let image = post(
+        &s.base,
+        json!({"model":VISION_ID,"messages":with_images(&[stripes()], "What is it?"),
+               "max_tokens":16,"temperature":0}),
+    );
+    let text = post(
+        &s.base,
+        json!({"model":TEXT_ID,"messages":[{"role":"user","content":"Count to five."}],
+               "max_tokens":16,"temperature":0}),
+    );
+    let ((si, vi), (st, vt)) = tokio::join!(image, text);
+    assert_eq!(si, 200, "{vi}");
+    assert_eq!(st, 200, "{vt}");
+    // The text answer is the same as alone: the image job did not disturb its sequence.
+    let (_, alone) = post(
+        &s.base,
+        json!({"model":TEXT_ID,"messages":[{"role":"user","content":"Count to five."}],
+               "max_tokens":16,"temperature":0}),
+    )
+    .await;
+    assert_eq!(
+        vt["choices"][0]["message"]["content"],
+        alone["choices"][0]["message"]["content"]
+    );
+}
+
+#[tokio::test]
+async fn a_separate_vision_model_and_a_projector_that_does_not_fit() {
+    if !have_models() {
+        return;
+    }
+    // `[vision] model`: a second engine serves the vision ids.
+    let mut c = vlm_config(projector("separate", SHAPE));
+    c.vision.model = Some(chat_model_path());
+    let s = spawn(c, true).await;
+    let (status, v) = post(
+        &s.base,
+        json!({"model":VISION_ID,"messages":with_images(&[red()], "What colour?"),"max_tokens":4}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    drop(s);
+
+    // A projector for a 64-wide text model: the vision ids say why they are unavailable
+    // (501, as for any id without a working engine), the text ids are unaffected.
+    let mut c = vlm_config(projector(
+        "too-narrow",
+        ProjectorShape {
+            text_embd: 64,
+            ..SHAPE
+        },
+    ));
+    c.vision.model = Some(chat_model_path());
+    let s = spawn(c, false).await;
+    ingot_server::load_engines(s.state.clone()).await;
+    let (status, v) = post(
+        &s.base,
+        json!({"model":VISION_ID,"messages":with_images(&[red()], "What colour?")}),
+    )
+    .await;
+    assert_eq!(status, 501, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too-narrow.gguf"),
+        "{v}"
+    );
+    let (status, v) = post(
+        &s.base,
+        json!({"model":TEXT_ID,"messages":[{"role":"user","content":"Hi"}],"max_tokens":2}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+}
