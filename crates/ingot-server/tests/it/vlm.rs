@@ -311,3 +311,66 @@ async fn a_separate_vision_model_and_a_projector_that_does_not_fit() {
     .await;
     assert_eq!(status, 200, "{v}");
 }
+
+/// Whether `ffmpeg` and `ffprobe` run; panics when tools are required
+/// (`INGOT_REQUIRE_TOOLS=1`) but missing.
+fn have_ffmpeg() -> bool {
+    let ok = ["ffmpeg", "ffprobe"].iter().all(|t| {
+        std::process::Command::new(t)
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !ok {
+        assert!(
+            std::env::var("INGOT_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "ffmpeg/ffprobe missing: install Debian's ffmpeg"
+        );
+        eprintln!("SKIPPED: ffmpeg/ffprobe missing");
+    }
+    ok
+}
+
+#[tokio::test]
+async fn a_video_becomes_timed_frames_for_the_vision_model() {
+    if !have_models() || !have_ffmpeg() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ingot-vlm-video-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mp4 = dir.join("clip.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc=duration=3:size=96x64:rate=10")
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(&mp4)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let url = format!(
+        "data:video/mp4;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&mp4).unwrap())
+    );
+    let s = spawn(vlm_config(projector("video", SHAPE)), true).await;
+    let q = "What happens in the video?";
+    let (status, v) = post(
+        &s.base,
+        json!({"model":VISION_ID,"max_tokens":4,"temperature":0,"messages":[{"role":"user","content":[
+            {"type":"video_url","video_url":{"url":url}},{"type":"text","text":q}]}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let (_, text_only) = post(
+        &s.base,
+        json!({"model":VISION_ID,"max_tokens":4,"messages":[{"role":"user","content":q}]}),
+    )
+    .await;
+    // Three seconds at the default one frame per second: three frames of 16 tokens each,
+    // plus their time labels.
+    let with_video = v["usage"]["prompt_tokens"].as_u64().unwrap();
+    let without = text_only["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!(
+        with_video >= without + 3 * SHAPE.image_tokens(),
+        "{with_video} vs {without}"
+    );
+}
