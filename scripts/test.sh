@@ -23,7 +23,7 @@ log "cargo clippy"
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 log "cargo test"
 cargo test --release --locked --workspace
-cargo build --release --locked -p ingot-cli
+cargo build --release --locked -p ingot-cli -p ingot-test-support --bins
 
 VENV="$INGOT_CACHE/e2e-venv"
 REQS="$ROOT/e2e/requirements.txt"
@@ -35,4 +35,6 @@ if ! cmp -s "$REQS" "$VENV/.requirements" 2>/dev/null; then
   cp "$REQS" "$VENV/.requirements"
 fi
 log "end-to-end tests (openai-python, langchain-nvidia-ai-endpoints)"
-INGOT_BIN="$CARGO_TARGET_DIR/release/ingot" "$VENV/bin/python" -m pytest -q e2e
+INGOT_BIN="$CARGO_TARGET_DIR/release/ingot" \
+  INGOT_TEST_PROJECTOR="$CARGO_TARGET_DIR/release/ingot-test-projector" \
+  "$VENV/bin/python" -m pytest -q e2e
