@@ -132,12 +132,17 @@ pub async fn load_engines(state: AppState) {
                 .mmproj
                 .as_ref()
                 .filter(|_| vlm_mode && cfg.vision.model.is_none());
-            let res = load_chat_engine(&cfg, &cfg.chat.model, mmproj.map(|p| cfg.model_path(p)));
+            let mut res =
+                load_chat_engine(&cfg, &cfg.chat.model, mmproj.map(|p| cfg.model_path(p)));
             if mmproj.is_some() {
-                let vlm = res.clone();
-                finish(&state, ModelKindSlot::VisionModel, vlm, |e| {
+                let failed = res.is_err();
+                finish(&state, ModelKindSlot::VisionModel, res.clone(), |e| {
                     state.engines().vlm.set(e).is_ok()
                 });
+                if failed {
+                    // A projector that does not fit must not take the text ids down with it.
+                    res = load_chat_engine(&cfg, &cfg.chat.model, None);
+                }
             }
             finish(&state, ModelKindSlot::Chat, res, |e| {
                 state.engines().chat.set(e).is_ok()

@@ -273,7 +273,6 @@ impl AppState {
             (ModelKindSlot::Chat, "chat"),
             (ModelKindSlot::General, "embeddings"),
             (ModelKindSlot::Multilingual, "multilingual embeddings"),
-            (ModelKindSlot::VisionModel, "vision-language"),
         ] {
             match e.get(slot) {
                 LoadState::Loading => waiting.push(format!("{name} model loading")),
@@ -281,10 +280,14 @@ impl AppState {
                 LoadState::Disabled | LoadState::Ready => {}
             }
         }
-        // A vision engine without its tools leaves the vision ids unserved (they say why)
-        // but does not hold the rest of the server back.
+        // A vision engine without its tools, or a vision-language model that failed to load,
+        // leaves the vision ids unserved (they say why) but does not hold the rest of the
+        // server back.
         if e.get(ModelKindSlot::Vision) == LoadState::Loading {
             waiting.push("vision engine starting".to_owned());
+        }
+        if e.get(ModelKindSlot::VisionModel) == LoadState::Loading {
+            waiting.push("vision-language model loading".to_owned());
         }
         if waiting.is_empty() {
             Ok(())

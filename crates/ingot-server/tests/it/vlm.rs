@@ -277,39 +277,62 @@ async fn a_separate_vision_model_and_a_projector_that_does_not_fit() {
     )
     .await;
     assert_eq!(status, 200, "{v}");
+    // Both engines report their own load and prompt tokens; only the VLM has prefilled any.
+    let metrics = http()
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefilled: Vec<u64> = metrics
+        .lines()
+        .filter(|l| l.starts_with("ingot_prompt_tokens_prefilled_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(prefilled.len(), 2, "{metrics}");
+    assert_eq!(prefilled[0], 0);
+    assert!(prefilled[1] > SHAPE.image_tokens());
     drop(s);
 
-    // A projector for a 64-wide text model: the vision ids say why they are unavailable
-    // (501, as for any id without a working engine), the text ids are unaffected.
-    let mut c = vlm_config(projector(
+    // A projector for a 64-wide text model, as a separate engine or on the chat model: the
+    // vision ids say why they are unavailable (501, as for any id without a working
+    // engine), the text ids are unaffected.
+    let narrow = projector(
         "too-narrow",
         ProjectorShape {
             text_embd: 64,
             ..SHAPE
         },
-    ));
-    c.vision.model = Some(chat_model_path());
-    let s = spawn(c, false).await;
-    ingot_server::load_engines(s.state.clone()).await;
-    let (status, v) = post(
-        &s.base,
-        json!({"model":VISION_ID,"messages":with_images(&[red()], "What colour?")}),
-    )
-    .await;
-    assert_eq!(status, 501, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("too-narrow.gguf"),
-        "{v}"
     );
-    let (status, v) = post(
-        &s.base,
-        json!({"model":TEXT_ID,"messages":[{"role":"user","content":"Hi"}],"max_tokens":2}),
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
+    for separate in [true, false] {
+        let mut c = vlm_config(narrow.clone());
+        if separate {
+            c.vision.model = Some(chat_model_path());
+        }
+        // The server is ready: only the vision ids are affected.
+        let s = spawn(c, true).await;
+        let (status, v) = post(
+            &s.base,
+            json!({"model":VISION_ID,"messages":with_images(&[red()], "What colour?")}),
+        )
+        .await;
+        assert_eq!(status, 501, "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("too-narrow.gguf"),
+            "{v}"
+        );
+        let (status, v) = post(
+            &s.base,
+            json!({"model":TEXT_ID,"messages":[{"role":"user","content":"Hi"}],"max_tokens":2}),
+        )
+        .await;
+        assert_eq!(status, 200, "separate {separate}: {v}");
+    }
 }
 
 /// Whether `ffmpeg` and `ffprobe` run; panics when tools are required
