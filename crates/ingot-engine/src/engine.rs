@@ -494,7 +494,10 @@ fn load_projector(
         n_threads: i32::try_from(cfg.threads.unwrap_or_else(default_threads)).unwrap_or(1),
         media_marker: std::ffi::CString::new(MEDIA_MARKER).map_err(|e| load(e.to_string()))?,
         image_min_tokens: -1,
-        image_max_tokens: -1,
+        image_max_tokens: cfg
+            .image_max_tokens
+            .and_then(|n| i32::try_from(n).ok())
+            .unwrap_or(-1),
     };
     let ctx = MtmdContext::init_from_file(path_str, model, &params).map_err(|e| {
         load(format!(

@@ -38,6 +38,9 @@ pub struct ChatEngineConfig {
     /// engine takes images ([`ChatJob::images`]) through llama.cpp's `mtmd` library
     /// (SmolVLM, Qwen2.5-VL, Gemma 3, LLaVA-style models, …).
     pub mmproj_path: Option<PathBuf>,
+    /// Most tokens one image may become, for projectors with dynamic resolution (Qwen2/2.5-VL
+    /// and the like scale a large image down to fit); `None` keeps the projector's default.
+    pub image_max_tokens: Option<u32>,
 }
 
 impl ChatEngineConfig {
@@ -55,6 +58,7 @@ impl ChatEngineConfig {
             unified_kv: false,
             prefix_cache: true,
             mmproj_path: None,
+            image_max_tokens: None,
         }
     }
 

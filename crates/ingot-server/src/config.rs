@@ -97,6 +97,9 @@ pub struct VisionSection {
     /// The vision-language model's GGUF, when it is not the chat model: without it the chat
     /// model (`[chat] model`) is loaded with the projector and serves both kinds of ids.
     pub model: Option<PathBuf>,
+    /// Most tokens one image may become with a dynamic-resolution projector (Qwen2/2.5-VL…;
+    /// larger images are scaled down); 0 keeps the projector's default.
+    pub image_max_tokens: u32,
 }
 
 impl Default for VisionSection {
@@ -108,6 +111,7 @@ impl Default for VisionSection {
             fetch_timeout_secs: 30,
             mmproj: None,
             model: None,
+            image_max_tokens: 0,
         }
     }
 }

@@ -247,6 +247,10 @@ fn load_chat_engine(
     c.threads = (cfg.chat.threads > 0).then_some(cfg.chat.threads);
     c.unified_kv = cfg.chat.unified_kv;
     c.prefix_cache = cfg.chat.prefix_cache;
+    if mmproj.is_some() {
+        c.image_max_tokens =
+            (cfg.vision.image_max_tokens > 0).then_some(cfg.vision.image_max_tokens);
+    }
     c.mmproj_path = mmproj;
     ChatEngine::load(c).map_err(|e| e.to_string())
 }
