@@ -94,7 +94,16 @@ pub async fn completions(
     } else {
         to_job(&req)?
     };
-    let handle = engine.submit(job).map_err(engine_error)?;
+    let handle = if job.images.is_empty() {
+        engine.submit(job)
+    } else {
+        // The projector's image preprocessing (resizing, normalising) runs in `submit`.
+        let engine = engine.clone();
+        tokio::task::spawn_blocking(move || engine.submit(job))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+    }
+    .map_err(engine_error)?;
     let meta = Meta {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         created: now(),
