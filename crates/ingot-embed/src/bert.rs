@@ -167,6 +167,26 @@ pub(crate) fn fuse_transposed(parts: &[&[f32]], k: usize) -> Result<Vec<f32>, Em
     Ok(out)
 }
 
+/// The activation buffers of one forward, kept between calls so that a batch reuses the
+/// memory of the last one instead of allocating (and page-faulting) it again.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    x: Vec<f32>,
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    tmp: Vec<f32>,
+    mid: Vec<f32>,
+    bf16: Vec<u16>,
+}
+
+/// `v` resized to `n` values; values it already held are left as they are (the caller
+/// overwrites all of them), only growth is zero-filled.
+pub(crate) fn sized<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    v.truncate(n);
+    v.resize(n, T::default());
+    v
+}
+
 /// A loaded BERT encoder with mean pooling and L2 normalisation.
 pub(crate) struct Bert {
     pub cfg: BertConfig,
@@ -245,7 +265,17 @@ impl Bert {
 
     /// Mean-pooled, L2-normalised embedding of each token sequence (special tokens included,
     /// every sequence non-empty and at most `max_positions` long, ids inside the vocabulary).
+    #[cfg(test)]
     pub fn embed(&self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed_with(seqs, &mut Scratch::default())
+    }
+
+    /// [`Bert::embed`] with the activation buffers of `s`.
+    pub fn embed_with(
+        &self,
+        seqs: &[&[u32]],
+        s: &mut Scratch,
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
         let h = self.cfg.hidden;
         let vocab = self.vocab_size();
         let mut offsets = Vec::with_capacity(seqs.len() + 1);
@@ -268,7 +298,15 @@ impl Bert {
         }
 
         // Embeddings: word + position + token type 0, then LayerNorm.
-        let mut x = vec![0.0f32; t_total * h];
+        let Scratch {
+            x,
+            qkv,
+            ctx,
+            tmp,
+            mid,
+            bf16: scratch,
+        } = s;
+        let x = sized(x, t_total * h);
         let rows: Vec<(usize, u32)> = seqs
             .iter()
             .flat_map(|s| s.iter().enumerate().map(|(p, &id)| (p, id)))
@@ -284,31 +322,23 @@ impl Bert {
                 Ok::<(), EmbedError>(())
             })?;
         ops::add_layer_norm(
-            &mut x,
+            x,
             None,
             &self.emb_ln_w,
             &self.emb_ln_b,
             self.cfg.layer_norm_eps,
         );
 
-        let mut qkv = Vec::new();
-        let mut ctx = vec![0.0f32; t_total * h];
-        let mut tmp = Vec::new();
-        let mut mid = Vec::new();
-        let mut scratch = Vec::new();
+        let ctx = sized(ctx, t_total * h);
         let eps = self.cfg.layer_norm_eps;
         for l in &self.layers {
-            l.qkv
-                .forward(&x, t_total, Act::None, &mut qkv, &mut scratch)?;
-            self.attention(&qkv, &offsets, &mut ctx)?;
-            l.attn_out
-                .forward(&ctx, t_total, Act::None, &mut tmp, &mut scratch)?;
-            ops::add_layer_norm(&mut x, Some(&tmp), &l.ln1_w, &l.ln1_b, eps);
-            l.ffn_up
-                .forward(&x, t_total, Act::Gelu, &mut mid, &mut scratch)?;
-            l.ffn_down
-                .forward(&mid, t_total, Act::None, &mut tmp, &mut scratch)?;
-            ops::add_layer_norm(&mut x, Some(&tmp), &l.ln2_w, &l.ln2_b, eps);
+            l.qkv.forward(x, t_total, Act::None, qkv, scratch)?;
+            self.attention(qkv, &offsets, ctx)?;
+            l.attn_out.forward(ctx, t_total, Act::None, tmp, scratch)?;
+            ops::add_layer_norm(x, Some(tmp), &l.ln1_w, &l.ln1_b, eps);
+            l.ffn_up.forward(x, t_total, Act::Gelu, mid, scratch)?;
+            l.ffn_down.forward(mid, t_total, Act::None, tmp, scratch)?;
+            ops::add_layer_norm(x, Some(tmp), &l.ln2_w, &l.ln2_b, eps);
         }
 
         // Mean pooling over each sequence's tokens, then L2 normalisation.
@@ -624,6 +654,25 @@ pub(crate) mod tests {
             let cos: f32 = g.iter().zip(w).map(|(a, b)| a * b).sum();
             assert!(cos > 0.9999, "cosine {cos}");
             assert!(max_diff(g, w) > 0.0, "bf16 path really ran");
+        }
+    }
+
+    #[test]
+    fn reused_buffers_give_the_same_vectors_as_fresh_ones() {
+        for bf16 in [false, true] {
+            let mut m = tiny_bert(19, false);
+            if bf16 && !m.use_bf16().unwrap() {
+                continue;
+            }
+            let big: [&[u32]; 3] = [&[1, 2, 3, 4, 5, 6, 7, 8], &[1, 9, 2], &[1, 20, 21, 22, 2]];
+            let small: [&[u32]; 1] = [&[1, 30, 2]];
+            let mut scratch = Scratch::default();
+            // Large batch first, so the small one runs on longer, dirty buffers.
+            m.embed_with(&big, &mut scratch).unwrap();
+            let reused = m.embed_with(&small, &mut scratch).unwrap();
+            assert_eq!(reused, m.embed(&small).unwrap());
+            let again = m.embed_with(&big, &mut scratch).unwrap();
+            assert_eq!(again, m.embed(&big).unwrap());
         }
     }
 

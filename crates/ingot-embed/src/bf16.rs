@@ -116,11 +116,14 @@ impl PackedBf16 {
 
 /// Round a dense `[rows, k]` f32 matrix to bf16 rows of even length `kp` (zero-padded).
 pub(crate) fn convert_rows(x: &[f32], rows: usize, k: usize, kp: usize, out: &mut Vec<u16>) {
-    out.clear();
-    out.resize(rows * kp, 0);
+    let out = crate::bert::sized(out, rows * kp);
     let body = |(xr, or): (&[f32], &mut [u16])| {
         for (o, &v) in or.iter_mut().zip(xr) {
             *o = to_bf16(v);
+        }
+        // The padding column (odd k) must read as zero.
+        for o in or.iter_mut().skip(k) {
+            *o = 0;
         }
     };
     if rows * k >= 1 << 16 {
@@ -177,8 +180,8 @@ pub(crate) fn linear(
             "bf16 kernel on a CPU without it".into(),
         ));
     }
-    out.clear();
-    out.resize(rows * n, 0.0);
+    // Every element is written by the tiles below.
+    crate::bert::sized(out, rows * n);
     if rows == 0 {
         return Ok(());
     }

@@ -186,15 +186,21 @@ pub(crate) fn add_layer_norm(x: &mut [f32], y: Option<&[f32]>, w: &[f32], b: &[f
     if h == 0 {
         return;
     }
+    let wide = has_avx512();
     let body = |(ci, chunk): (usize, &mut [f32])| {
         for (ri, row) in chunk.chunks_mut(h).enumerate() {
-            if let Some(y) = y {
-                let start = (ci * ROW_CHUNK + ri) * h;
-                for (a, &bv) in row.iter_mut().zip(&y[start..start + h]) {
-                    *a += bv;
+            let start = (ci * ROW_CHUNK + ri) * h;
+            let add = y.map(|y| &y[start..start + h]);
+            if wide {
+                #[cfg(target_arch = "x86_64")]
+                #[expect(unsafe_code, reason = "calling the AVX-512 build of the row kernel")]
+                // SAFETY: `has_avx512()` checked that the CPU has AVX-512F.
+                unsafe {
+                    add_layer_norm_row_avx512(row, add, w, b, eps);
                 }
+            } else {
+                add_layer_norm_row(row, add, w, b, eps);
             }
-            layer_norm_row(row, w, b, eps);
         }
     };
     if x.len() >= 4 * ROW_CHUNK * h {
@@ -204,10 +210,50 @@ pub(crate) fn add_layer_norm(x: &mut [f32], y: Option<&[f32]>, w: &[f32], b: &[f
     }
 }
 
-fn layer_norm_row(row: &mut [f32], w: &[f32], b: &[f32], eps: f32) {
+/// Whether the CPU has AVX-512F (the row kernels then get a 16-lane build).
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// [`add_layer_norm_row`] compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn add_layer_norm_row_avx512(row: &mut [f32], y: Option<&[f32]>, w: &[f32], b: &[f32], eps: f32) {
+    add_layer_norm_row(row, y, w, b, eps);
+}
+
+/// `sum(f(v[i]))` in 16 independent lanes (vectorisable, where a plain float sum must stay
+/// sequential).
+#[inline(always)]
+fn lane_sum(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let mut chunks = v.chunks_exact(16);
+    for c in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += f(x);
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+#[inline(always)]
+fn add_layer_norm_row(row: &mut [f32], y: Option<&[f32]>, w: &[f32], b: &[f32], eps: f32) {
+    if let Some(y) = y {
+        for (a, &bv) in row.iter_mut().zip(y) {
+            *a += bv;
+        }
+    }
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = lane_sum(row, |v| v) / n;
+    let var = lane_sum(row, |v| (v - mean) * (v - mean)) / n;
     let inv = 1.0 / (var + eps).sqrt();
     for ((v, &wv), &bv) in row.iter_mut().zip(w).zip(b) {
         *v = (*v - mean) * inv * wv + bv;

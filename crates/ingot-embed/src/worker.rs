@@ -11,7 +11,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use rayon::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::bert::Bert;
+use crate::bert::{Bert, Scratch};
 use crate::error::EmbedError;
 use crate::tokenize::TextTokenizer;
 use crate::{EmbedInput, EmbedOptions, EmbedOutput, EmbedderConfig};
@@ -65,7 +65,12 @@ impl Pending {
 }
 
 /// Run one round over the gathered jobs.
-pub(crate) fn process(engine: &Engine, cfg: &EmbedderConfig, jobs: Vec<Job>) {
+pub(crate) fn process(
+    engine: &Engine,
+    cfg: &EmbedderConfig,
+    jobs: Vec<Job>,
+    scratch: &mut Scratch,
+) {
     let mut pending = Vec::with_capacity(jobs.len());
     // (job, input, sequence)
     let mut items: Vec<(usize, usize, Vec<u32>)> = Vec::new();
@@ -105,7 +110,7 @@ pub(crate) fn process(engine: &Engine, cfg: &EmbedderConfig, jobs: Vec<Job>) {
         }
         let batch = &items[start..end];
         let seqs: Vec<&[u32]> = batch.iter().map(|it| it.2.as_slice()).collect();
-        match engine.bert.embed(&seqs) {
+        match engine.bert.embed_with(&seqs, scratch) {
             Ok(vectors) => {
                 for (it, v) in batch.iter().zip(vectors) {
                     let p = &mut pending[it.0];
@@ -143,6 +148,8 @@ pub(crate) fn process(engine: &Engine, cfg: &EmbedderConfig, jobs: Vec<Job>) {
 
 /// The worker thread's loop: returns when every sender is gone.
 pub(crate) fn run(engine: Engine, cfg: EmbedderConfig, pool: rayon::ThreadPool, rx: Receiver<Job>) {
+    // Activation buffers, reused by every batch.
+    let mut scratch = Scratch::default();
     while let Ok(first) = rx.recv() {
         let mut n = first.inputs.len();
         let mut jobs = vec![first];
@@ -155,6 +162,6 @@ pub(crate) fn run(engine: Engine, cfg: EmbedderConfig, pool: rayon::ThreadPool, 
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
-        pool.install(|| process(&engine, &cfg, jobs));
+        pool.install(|| process(&engine, &cfg, jobs, &mut scratch));
     }
 }
