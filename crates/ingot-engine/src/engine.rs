@@ -303,15 +303,14 @@ impl ChatEngine {
         let shared = &self.inner.shared;
         validate_job(&job, &shared.info)?;
         let prompt_text = self.render_prompt(&job)?;
-        let (prompt, media, prompt_tokens) =
-            if job.images.is_empty() && !prompt_text.contains(MEDIA_MARKER) {
-                let prompt = self.tokenize_raw(&prompt_text);
-                let n = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
-                (prompt, None, n)
-            } else {
-                let media = self.tokenize_media(&prompt_text, &job.images)?;
-                (media.text_tokens, Some(media.chunks), media.cells)
-            };
+        let (prompt, media, prompt_tokens) = if job.images.is_empty() {
+            let prompt = self.tokenize_raw(&prompt_text);
+            let n = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
+            (prompt, None, n)
+        } else {
+            let media = self.tokenize_media(&prompt_text, &job.images)?;
+            (media.text_tokens, Some(media.chunks), media.cells)
+        };
         if prompt_tokens == 0 {
             return Err(EngineError::Invalid("the rendered prompt is empty".into()));
         }

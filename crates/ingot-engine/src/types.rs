@@ -197,7 +197,7 @@ pub struct ChatJob {
     pub ignore_eos: bool,
     /// Images for a model with a projector, in order: the rendered prompt must hold
     /// [`crate::MEDIA_MARKER`] once per image, where each image goes (put it in the message
-    /// text). Markers in text without images are refused.
+    /// text). Without images the marker is plain text.
     pub images: Vec<ImageInput>,
 }
 
