@@ -2,8 +2,9 @@
 # MiniLM over HTTP: `ingot serve` against llama.cpp's own server (`llama-server --embedding`,
 # built by scripts/llama-server.sh) on the same all-MiniLM-L6-v2, converted to GGUF with
 # llama.cpp's convert_hf_to_gguf.py (f16 and q8_0 by default). The same 512 sentences are
-# posted to /v1/embeddings in sequential requests of 1 and of 32 inputs; prints sentences/s,
-# the ratio ingot / llama.cpp and the worst cosine between the two servers' vectors.
+# posted to /v1/embeddings in sequential requests of 1 and of 32 inputs, and one per request
+# from 16 concurrent clients ("1x16"); prints sentences/s, the ratio ingot / llama.cpp and the
+# worst cosine between the two servers' vectors.
 #
 #   bench/embeddings/llama_cpp.sh [OUTTYPES]     # default "f16 q8_0"
 #
