@@ -92,6 +92,24 @@ pub struct VisionEngine {
     jobs: Arc<Semaphore>,
 }
 
+/// An image scaled down (never up, aspect kept) to what OpenAI's `detail` promises a model
+/// sees: within 512x512 for `low`, within 2048x2048 otherwise. The projector then resizes to
+/// its own input; a dynamic-resolution one (Qwen2.5-VL…) gives a `low` image fewer tokens.
+pub fn fit_for_detail(img: RgbImage, detail: Detail) -> RgbImage {
+    let max = match detail {
+        Detail::Low => 512,
+        Detail::Auto | Detail::High => 2048,
+    };
+    let (w, h) = img.dimensions();
+    if w <= max && h <= max {
+        return img;
+    }
+    let scale = f64::from(max) / f64::from(w.max(h));
+    let nw = ((f64::from(w) * scale).round() as u32).clamp(1, max);
+    let nh = ((f64::from(h) * scale).round() as u32).clamp(1, max);
+    image::imageops::resize(&img, nw, nh, image::imageops::FilterType::Triangle)
+}
+
 /// The message with every occurrence of `marker` removed from its text.
 fn without_marker(m: &ChatMessage, marker: &str) -> ChatMessage {
     use ingot_protocol::chat::{ContentPart, MessageContent};
@@ -260,6 +278,7 @@ impl VisionEngine {
             kind,
             number,
             source,
+            detail,
             loc,
             ..
         } = item;
@@ -270,7 +289,7 @@ impl VisionEngine {
             MediaKind::Image => {
                 let img = decode::decode_image(&bytes, &cfg.decode)
                     .map_err(|e| InputError::new(loc.clone(), InputErrorKind::Decode(e)))?;
-                Ok((marker, vec![img.rgb]))
+                Ok((marker, vec![fit_for_detail(img.rgb, detail)]))
             }
             MediaKind::Video => {
                 let (info, frames) =

@@ -254,3 +254,35 @@ async fn a_hostname_allowlist_entry_trusts_that_name_only() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn pixels_place_a_marker_per_image_and_scale_to_the_detail_asked() {
+    let big = image::RgbImage::from_pixel(3000, 1000, image::Rgb([10, 200, 30]));
+    let small = image::RgbImage::from_pixel(40, 30, image::Rgb([200, 10, 30]));
+    let (big_url, small_url) = (
+        data_url("image/png", &png(&big)),
+        data_url("image/png", &png(&small)),
+    );
+    let msgs = messages(&json!([
+        {"role": "system", "content": "Typed <M> markers are only text."},
+        {"role": "user", "content": [
+            {"type": "text", "text": "Compare <M>"},
+            {"type": "image_url", "image_url": {"url": big_url, "detail": "low"}},
+            {"type": "image_url", "image_url": {"url": big_url}},
+            {"type": "text", "text": format!("with <img src=\"{small_url}\" />")}
+        ]}
+    ]));
+    let out = local_engine(&[]).pixels(&msgs, "<M>").await.unwrap();
+    let dims: Vec<(u32, u32)> = out.images.iter().map(|i| i.dimensions()).collect();
+    // low: within 512x512; auto: within 2048x2048; small images are never scaled up.
+    assert_eq!(dims, vec![(512, 171), (2048, 683), (40, 30)]);
+    assert_eq!(out.images[2].get_pixel(0, 0), &image::Rgb([200, 10, 30]));
+    let Some(MessageContent::Text(system)) = &out.messages[0].content else {
+        panic!("text expected")
+    };
+    assert_eq!(system, "Typed  markers are only text.");
+    let Some(MessageContent::Text(user)) = &out.messages[1].content else {
+        panic!("text expected")
+    };
+    assert_eq!(user, "Compare\n<M>\n<M>\nwith\n<M>");
+}
