@@ -308,6 +308,13 @@ pub struct ServeArgs {
     /// URLs may point to; loopback, private and link-local addresses are refused otherwise.
     #[arg(long, env = "INGOT_VISION_ALLOW", value_delimiter = ',')]
     pub vision_allow: Option<Vec<String>>,
+    /// A llama.cpp multimodal projector (mmproj GGUF): the vision-chat ids are then answered
+    /// by a vision-language model that sees the pixels (the chat model, or --vision-model).
+    #[arg(long, env = "INGOT_VISION_MMPROJ")]
+    pub vision_mmproj: Option<PathBuf>,
+    /// The vision-language model's GGUF, when it is not the chat model (needs --vision-mmproj).
+    #[arg(long, env = "INGOT_VISION_MODEL", requires = "vision_mmproj")]
+    pub vision_model: Option<PathBuf>,
     /// Share one KV cache among the chat slots: more throughput with many concurrent
     /// streams, but a seeded request's output may change with what runs beside it.
     #[arg(long, env = "INGOT_CHAT_UNIFIED_KV")]

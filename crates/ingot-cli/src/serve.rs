@@ -91,6 +91,12 @@ fn resolve_config(args: &ServeArgs) -> anyhow::Result<Config> {
             .filter(|s| !s.is_empty())
             .collect();
     }
+    if let Some(p) = &args.vision_mmproj {
+        cfg.vision.mmproj = Some(p.clone());
+    }
+    if let Some(p) = &args.vision_model {
+        cfg.vision.model = Some(p.clone());
+    }
     if args.chat_unified_kv {
         cfg.chat.unified_kv = true;
     }

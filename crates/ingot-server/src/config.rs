@@ -310,6 +310,11 @@ impl Config {
     /// The first problem, naming the upstream and the key.
     pub fn validate(&self) -> Result<(), String> {
         self.vision_config()?;
+        if self.vision.model.is_some() && self.vision.mmproj.is_none() {
+            return Err(
+                "[vision] model needs [vision] mmproj (the model's multimodal projector)".into(),
+            );
+        }
         let specs = self.upstream_specs(|name| std::env::var(name).ok())?;
         Proxy::new(specs).map(|_| ()).map_err(|e| e.to_string())
     }
@@ -387,6 +392,14 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vision_model_needs_its_projector() {
+        let e = Config::from_toml("[vision]\nmodel = \"vlm.gguf\"").unwrap_err();
+        assert!(e.contains("mmproj"), "{e}");
+        let c = Config::from_toml("[vision]\nmodel = \"vlm.gguf\"\nmmproj = \"p.gguf\"").unwrap();
+        assert!(c.validate().is_ok());
+    }
 
     #[test]
     fn unknown_keys_are_named() {
