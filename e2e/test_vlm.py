@@ -2,7 +2,10 @@
 a random-weight projector written by `ingot-test-projector`, so these check that images reach
 the model through llama.cpp's mtmd in every client shape, not what it answers."""
 import base64
+import functools
+import http.server
 import os
+import threading
 import struct
 import subprocess
 import zlib
@@ -46,10 +49,16 @@ def vlm_server(tmp_path_factory):
     subprocess.run([tool, str(mmproj)], check=True)
     cfg = d / "ingot.toml"
     cfg.write_text(f'[vision]\nmmproj = "{mmproj}"\n\n[embeddings]\nenabled = false\n')
-    s = Server("--config", str(cfg))
+    (d / "checks.png").write_bytes(base64.b64decode(CHECKS.split(",", 1)[1]))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(d))
+    host = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    s = Server("--config", str(cfg), "--vision-allow", "127.0.0.1/32")
+    s.image_url = f"http://127.0.0.1:{host.server_address[1]}/checks.png"
     s.wait_ready()
     yield s
     s.stop()
+    host.shutdown()
 
 
 @pytest.fixture()
@@ -96,13 +105,25 @@ def test_openai_stream_with_usage(client):
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
 
 
-def test_langchain_data_url_and_img_tag(vlm_server):
+def test_openai_image_url_is_fetched(client, vlm_server):
+    def top(url):
+        r = ask(client, [url], max_tokens=1, logprobs=True, top_logprobs=5)
+        return [(t.token, t.logprob) for t in r.choices[0].logprobs.content[0].top_logprobs]
+
+    # The fetched image is the same picture as the inline one.
+    assert top(vlm_server.image_url) == top(CHECKS)
+
+
+def test_langchain_url_data_url_and_img_tag(vlm_server):
     llm = ChatNVIDIA(base_url=vlm_server.base_url, model=VLM, api_key="unused", temperature=0,
                      max_completion_tokens=6)
     as_part = llm.invoke([HumanMessage(content=[
         {"type": "text", "text": "What is this?"},
         {"type": "image_url", "image_url": {"url": RED}}])])
     as_tag = llm.invoke(f'What is this? <img src="{RED}" />')
-    assert as_part.content and as_tag.content
+    as_url = llm.invoke([HumanMessage(content=[
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": vlm_server.image_url}}])])
+    assert as_part.content and as_tag.content and as_url.content
     assert as_part.usage_metadata["input_tokens"] > IMAGE_TOKENS
     assert as_tag.usage_metadata["input_tokens"] > IMAGE_TOKENS
