@@ -26,8 +26,12 @@ pub fn model_dir(name: &str, file: &str) -> Option<PathBuf> {
 }
 
 pub fn minilm() -> Option<Embedder> {
+    minilm_with(&EmbedderConfig::default())
+}
+
+pub fn minilm_with(cfg: &EmbedderConfig) -> Option<Embedder> {
     let dir = model_dir("all-minilm-l6-v2", "model.safetensors")?;
-    Some(Embedder::load_minilm(&dir, &EmbedderConfig::default()).expect("load MiniLM"))
+    Some(Embedder::load_minilm(&dir, cfg).expect("load MiniLM"))
 }
 
 pub fn e5() -> Option<Embedder> {

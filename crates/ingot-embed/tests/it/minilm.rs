@@ -1,10 +1,28 @@
-use ingot_embed::{EmbedError, EmbedInput, EmbedOptions, InputType, Truncate};
+use ingot_embed::{
+    EmbedError, EmbedInput, EmbedOptions, Embedder, EmbedderConfig, InputType, Truncate,
+};
 
-use crate::common::{cosine, fixture, minilm, texts, vec_of};
+use crate::common::{cosine, fixture, minilm, minilm_with, texts, vec_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minilm_matches_sentence_transformers() {
     let Some(model) = minilm() else { return };
+    matches_sentence_transformers(&model, "default (bf16 where the CPU has it)").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minilm_f32_matches_sentence_transformers() {
+    let cfg = EmbedderConfig {
+        bf16: false,
+        ..EmbedderConfig::default()
+    };
+    let Some(model) = minilm_with(&cfg) else {
+        return;
+    };
+    matches_sentence_transformers(&model, "f32").await;
+}
+
+async fn matches_sentence_transformers(model: &Embedder, precision: &str) {
     let info = model.info();
     assert_eq!(
         (info.dims, info.max_tokens, info.uses_prefixes),
@@ -38,7 +56,7 @@ async fn minilm_matches_sentence_transformers() {
         }
     }
     eprintln!(
-        "MiniLM worst cosine vs sentence-transformers: {:.6} ({:?})",
+        "MiniLM {precision} worst cosine vs sentence-transformers: {:.6} ({:?})",
         worst.0, worst.1
     );
     assert!(worst.0 >= 0.999, "cosine {} for {:?}", worst.0, worst.1);
