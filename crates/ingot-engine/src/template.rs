@@ -19,7 +19,13 @@ pub struct ChatTemplate {
     env: Environment<'static>,
     bos_token: String,
     eos_token: String,
+    /// The template reads `content` as a list of typed parts (`[{"type": "text", ...}]`,
+    /// as multimodal processors' templates such as SmolVLM's do) and drops plain strings.
+    typed_content: bool,
 }
+
+/// Text of the probe message that tells plain-string templates from typed-part ones.
+const PROBE: &str = "ingot-template-probe-7c1d";
 
 impl ChatTemplate {
     /// Compiles `source`.
@@ -36,11 +42,32 @@ impl ChatTemplate {
         env.add_filter("tojson", tojson);
         env.add_template_owned(TEMPLATE_NAME, source.to_owned())
             .map_err(|e| EngineError::Template(describe(&e)))?;
-        Ok(Self {
+        let mut t = Self {
             env,
             bos_token: bos_token.to_owned(),
             eos_token: eos_token.to_owned(),
-        })
+            typed_content: false,
+        };
+        // Like llama.cpp's server: if a plain-string message does not come out but the same
+        // text as one typed part does, messages are given to this template as typed parts.
+        let probe = [ChatMessage::new("user", PROBE)];
+        let shows = |t: &Self| {
+            t.render(&probe, None, None)
+                .is_ok_and(|s| s.contains(PROBE))
+        };
+        if !shows(&t) {
+            t.typed_content = true;
+            if !shows(&t) {
+                t.typed_content = false;
+            }
+        }
+        Ok(t)
+    }
+
+    /// Whether messages are given to the template as typed parts (see the field).
+    #[must_use]
+    pub fn typed_content(&self) -> bool {
+        self.typed_content
     }
 
     /// Renders the conversation with `add_generation_prompt = true`.
@@ -68,7 +95,10 @@ impl ChatTemplate {
                 ));
             }
         }
-        let msgs: Vec<Value> = messages.iter().map(message_value).collect();
+        let msgs: Vec<Value> = messages
+            .iter()
+            .map(|m| message_value(m, self.typed_content))
+            .collect();
         ctx.insert("messages".into(), Value::from(msgs));
         let tools = match tools {
             None | Some(serde_json::Value::Null) => Value::from(()),
@@ -95,10 +125,13 @@ fn describe(e: &Error) -> String {
     }
 }
 
-fn message_value(m: &ChatMessage) -> Value {
+fn message_value(m: &ChatMessage, typed: bool) -> Value {
     let mut map: BTreeMap<&str, Value> = BTreeMap::new();
     map.insert("role", Value::from(m.role.as_str()));
     let content = match (&m.content, &m.tool_calls) {
+        (Some(c), _) if typed => Value::from_serialize(serde_json::json!([
+            {"type": "text", "text": c}
+        ])),
         (Some(c), _) => Value::from(c.as_str()),
         (None, Some(_)) => Value::from(()),
         // Templates commonly concatenate content; an absent one renders as empty text.
@@ -308,6 +341,35 @@ fn write_json(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// SmolVLM's template (Hugging Face processor style): `content` must be a list of parts.
+    const TYPED_PARTS: &str = "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
+
+    #[test]
+    fn templates_that_read_typed_parts_get_them() {
+        let t = ChatTemplate::new(TYPED_PARTS, "", "").unwrap();
+        assert!(t.typed_content());
+        let msgs = [
+            ChatMessage::new("system", "Be brief."),
+            ChatMessage::new("user", "<__ingot_media__>\nWhat is it?"),
+        ];
+        assert_eq!(
+            t.render(&msgs, None, None).unwrap(),
+            "<|im_start|>System: Be brief.<end_of_utterance>\nUser: <__ingot_media__>\nWhat is it?<end_of_utterance>\nAssistant:"
+        );
+        // Templates that take plain strings keep getting them (and handle both forms).
+        let plain = ChatTemplate::new(
+            "{% for m in messages %}{% if m.content is string %}{{ m.content }}{% else %}LIST{% endif %}{% endfor %}",
+            "",
+            "",
+        )
+        .unwrap();
+        assert!(!plain.typed_content());
+        assert_eq!(
+            plain.render(&msgs[1..], None, None).unwrap(),
+            "<__ingot_media__>\nWhat is it?"
+        );
+    }
 
     const CHATML_TOOLS: &str = "{%- if tools %}<|im_start|>system\n{% if messages[0].role == 'system' %}{{ messages[0].content }}{% endif %}\n# Tools\n{% for tool in tools %}{{ tool | tojson }}\n{% endfor %}<|im_end|>\n{% elif messages[0].role == 'system' %}<|im_start|>system\n{{ messages[0].content }}<|im_end|>\n{% endif %}
 {%- for message in messages %}
