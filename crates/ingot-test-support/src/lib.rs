@@ -11,6 +11,7 @@
 )]
 
 pub mod gguf;
+pub mod llama_server;
 
 use std::path::PathBuf;
 

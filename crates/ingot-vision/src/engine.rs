@@ -234,7 +234,10 @@ impl VisionEngine {
 
     /// Finds, fetches and decodes every image of `messages`, and samples every video's
     /// frames, for a model that takes pixels: the messages come back with `marker` where each
-    /// picture goes. No OCR runs, so Tesseract is not needed (ffmpeg is, for video).
+    /// picture goes, laid out as llama.cpp's server does (text parts joined by newlines, an
+    /// image's marker right next to the text around it; a video is a block of lines, one
+    /// timed marker per frame). No OCR runs, so Tesseract is not needed (ffmpeg is, for
+    /// video).
     ///
     /// # Errors
     /// As [`VisionEngine::analyze`].
@@ -259,7 +262,7 @@ impl VisionEngine {
             done[k] = Some(result?);
         }
         let done: Vec<(String, Vec<RgbImage>)> = done.into_iter().flatten().collect();
-        let messages = intake.text_messages(&cleaned, |k| {
+        let messages = intake.marker_messages(&cleaned, |k| {
             done.get(k)
                 .map(|(text, _)| text.clone())
                 .unwrap_or_default()
@@ -311,7 +314,8 @@ impl VisionEngine {
                     lines.push(format!("[{}] {marker}", analysis::clock(f.timestamp_s)));
                     images.push(img.rgb);
                 }
-                Ok((lines.join("\n"), images))
+                // A block of its own lines (the marker layout glues items to their text).
+                Ok((format!("\n{}\n", lines.join("\n")), images))
             }
         })
         .await

@@ -113,22 +113,55 @@ impl Intake {
     pub fn text_messages(
         &self,
         messages: &[ChatMessage],
+        render: impl FnMut(usize) -> String,
+    ) -> Vec<ChatMessage> {
+        self.joined_messages(messages, render, true)
+    }
+
+    /// As [`Intake::text_messages`], but with no newline before or after a media item (text
+    /// parts are still joined by newlines): the layout llama.cpp's server gives a prompt
+    /// whose images a model sees itself, where `render` yields its media marker.
+    pub fn marker_messages(
+        &self,
+        messages: &[ChatMessage],
+        render: impl FnMut(usize) -> String,
+    ) -> Vec<ChatMessage> {
+        self.joined_messages(messages, render, false)
+    }
+
+    fn joined_messages(
+        &self,
+        messages: &[ChatMessage],
         mut render: impl FnMut(usize) -> String,
+        media_on_own_line: bool,
     ) -> Vec<ChatMessage> {
         messages
             .iter()
             .enumerate()
             .map(|(i, m)| match self.layouts.get(i) {
                 Some(Some(segments)) => {
-                    let text = segments
-                        .iter()
-                        .map(|s| match s {
-                            Segment::Text(t) => t.trim().to_owned(),
-                            Segment::Media(k) => render(*k),
-                        })
-                        .filter(|t| !t.is_empty())
-                        .collect::<Vec<_>>()
-                        .join("\n");
+                    let mut text = String::new();
+                    let mut after_media = false;
+                    for s in segments {
+                        let (piece, is_media) = match s {
+                            Segment::Text(t) => (t.trim().to_owned(), false),
+                            Segment::Media(k) => (render(*k), true),
+                        };
+                        if piece.is_empty() {
+                            continue;
+                        }
+                        let glued = !media_on_own_line && (is_media || after_media);
+                        if !text.is_empty() && !glued {
+                            text.push('\n');
+                        }
+                        text.push_str(&piece);
+                        after_media = is_media;
+                    }
+                    if !media_on_own_line {
+                        // A rendered item that is a block of its own lines brings its own
+                        // newlines; none are wanted at the ends of the message.
+                        text = text.trim().to_owned();
+                    }
                     let mut m = m.clone();
                     m.content = Some(MessageContent::Text(text));
                     m

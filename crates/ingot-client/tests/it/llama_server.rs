@@ -2,97 +2,14 @@
 //! serving the local SmolLM2 GGUF. Skipped when `INGOT_LLAMA_SERVER` is unset, unless
 //! `INGOT_REQUIRE_TOOLS=1` (as in `scripts/test.sh`).
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use futures::StreamExt as _;
 use ingot_client::protocol::chat::{ChatCompletionRequest, ChatMessage, Role};
 use ingot_client::{Client, ClientConfig, ClientError};
-
-struct LlamaServer {
-    child: Child,
-    base_url: String,
-}
-
-impl Drop for LlamaServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn required() -> bool {
-    std::env::var("INGOT_REQUIRE_TOOLS").as_deref() == Ok("1")
-}
-
-fn model() -> PathBuf {
-    std::env::var_os("INGOT_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ingot/models")
-        })
-        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
-}
+use ingot_test_support::chat_model_path;
+use ingot_test_support::llama_server::{LlamaServer, start as start_llama_server};
 
 async fn start() -> Option<LlamaServer> {
-    let Some(bin) = std::env::var_os("INGOT_LLAMA_SERVER") else {
-        assert!(
-            !required(),
-            "INGOT_LLAMA_SERVER is not set: run scripts/llama-server.sh"
-        );
-        eprintln!("SKIPPED: INGOT_LLAMA_SERVER is not set");
-        return None;
-    };
-    let model = model();
-    if !model.exists() {
-        assert!(
-            !required(),
-            "{} is missing: run scripts/setup-models.sh",
-            model.display()
-        );
-        eprintln!("SKIPPED: {} is missing", model.display());
-        return None;
-    }
-    // A free port: bind, read, release (llama-server takes no port 0).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin)
-        .args([
-            "-m",
-            model.to_str().unwrap(),
-            "--host",
-            "127.0.0.1",
-            "--port",
-        ])
-        .arg(port.to_string())
-        .args(["-c", "2048", "--parallel", "2", "-t", "2", "--no-webui"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = LlamaServer {
-        child,
-        base_url: format!("http://127.0.0.1:{port}/v1"),
-    };
-    let health = format!("http://127.0.0.1:{port}/health");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let http = reqwest::Client::new();
-    loop {
-        if let Ok(r) = http.get(&health).send().await
-            && r.status().is_success()
-        {
-            return Some(server);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "llama-server did not become healthy"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    start_llama_server(&chat_model_path(), &["-c", "2048", "--parallel", "2"]).await
 }
 
 fn req(max_tokens: u32) -> ChatCompletionRequest {

@@ -397,3 +397,78 @@ async fn a_video_becomes_timed_frames_for_the_vision_model() {
         "{with_video} vs {without}"
     );
 }
+
+/// The same chat request with images to ingot and to llama.cpp's own server, both on
+/// SmolLM2 + the same projector: one prompt (same token count, images placed alike), the same
+/// greedy answer and first-token log-probabilities.
+#[tokio::test]
+async fn image_prompts_match_llama_server() {
+    if !have_models() {
+        return;
+    }
+    let mmproj = projector("parity", SHAPE);
+    let Some(peer) = ingot_test_support::llama_server::start(
+        &chat_model_path(),
+        &["--mmproj", mmproj.to_str().unwrap(), "-c", "2048"],
+    )
+    .await
+    else {
+        return;
+    };
+    let s = spawn(vlm_config(mmproj), true).await;
+    let img = |u: String| json!({"type":"image_url","image_url":{"url":u}});
+    let txt = |t: &str| json!({"type":"text","text":t});
+    for content in [
+        json!([img(stripes()), txt("What is in this image?")]),
+        json!([
+            txt("Compare"),
+            img(red()),
+            img(stripes()),
+            txt("Which is brighter?")
+        ]),
+    ] {
+        let body = |model: &str| {
+            json!({"model":model,"temperature":0,"max_tokens":8,"logprobs":true,"top_logprobs":3,
+                   "messages":[{"role":"system","content":"You describe images."},
+                               {"role":"user","content":content}]})
+        };
+        let (status, ours) = post(&s.base, body(VISION_ID)).await;
+        assert_eq!(status, 200, "{ours}");
+        let theirs: Value = http()
+            .post(format!("{}/chat/completions", peer.base_url))
+            .json(&body("smollm2"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            ours["usage"]["prompt_tokens"], theirs["usage"]["prompt_tokens"],
+            "{content}"
+        );
+        assert_eq!(
+            ours["choices"][0]["message"]["content"],
+            theirs["choices"][0]["message"]["content"]
+        );
+        let top = |v: &Value| -> Vec<(String, f64)> {
+            v["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    (
+                        t["token"].as_str().unwrap().to_owned(),
+                        t["logprob"].as_f64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let (a, b) = (top(&ours), top(&theirs));
+        assert_eq!(a.len(), b.len());
+        for ((ta, la), (tb, lb)) in a.iter().zip(&b) {
+            assert_eq!(ta, tb);
+            assert!((la - lb).abs() < 0.01, "{a:?} vs {b:?}");
+        }
+    }
+}

@@ -284,5 +284,6 @@ async fn pixels_place_a_marker_per_image_and_scale_to_the_detail_asked() {
     let Some(MessageContent::Text(user)) = &out.messages[1].content else {
         panic!("text expected")
     };
-    assert_eq!(user, "Compare\n<M>\n<M>\nwith\n<M>");
+    // Text parts on their own lines, each marker glued to the text around it.
+    assert_eq!(user, "Compare<M><M>with<M>");
 }
