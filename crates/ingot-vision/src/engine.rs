@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use crate::analysis::{
     self, Analysis, FrameAnalysis, ImageAnalysis, ImageReport, MediaAnalysis, VideoAnalysis,
 };
-use crate::decode::{self, DecodeError, DecodeLimits};
+use crate::decode::{self, DecodeError, DecodeLimits, DecodedImage};
 use crate::error::{InputError, InputErrorKind, Loc, MediaKind, ToolError, VisionError};
 use crate::fetch::{FetchConfig, Fetcher};
 use crate::intake::{self, Detail, IntakeLimits, MediaItem, MediaSource};
@@ -100,14 +100,7 @@ pub fn fit_for_detail(img: RgbImage, detail: Detail) -> RgbImage {
         Detail::Low => 512,
         Detail::Auto | Detail::High => 2048,
     };
-    let (w, h) = img.dimensions();
-    if w <= max && h <= max {
-        return img;
-    }
-    let scale = f64::from(max) / f64::from(w.max(h));
-    let nw = ((f64::from(w) * scale).round() as u32).clamp(1, max);
-    let nh = ((f64::from(h) * scale).round() as u32).clamp(1, max);
-    image::imageops::resize(&img, nw, nh, image::imageops::FilterType::Triangle)
+    crate::facts::shrink_to_fit(&img, max).unwrap_or(img)
 }
 
 /// The message with every occurrence of `marker` removed from its text.
@@ -143,9 +136,22 @@ pub fn analyze_image_bytes(
     ocr_config: &OcrConfig,
     loc: &Loc,
 ) -> Result<ImageReport, VisionError> {
-    let img = decode::decode_image(bytes, limits)
-        .map_err(|e| InputError::new(loc.clone(), InputErrorKind::Decode(e)))?;
+    let img = decode_at(bytes, limits, loc)?;
     Ok(analyze_pixels(&img.rgb, detail, ocr_config)?)
+}
+
+/// Decodes an image, a failure being the input error of the media at `loc`.
+fn decode_at(bytes: &[u8], limits: &DecodeLimits, loc: &Loc) -> Result<DecodedImage, VisionError> {
+    decode::decode_image(bytes, limits)
+        .map_err(|e| InputError::new(loc.clone(), InputErrorKind::Decode(e)).into())
+}
+
+/// A failed frame sampling as the error of the video at `loc`.
+fn sample_error(e: SampleError, loc: &Loc) -> VisionError {
+    match e {
+        SampleError::Input(v) => InputError::new(loc.clone(), InputErrorKind::Video(v)).into(),
+        SampleError::Tool(t) => VisionError::Tool(t),
+    }
 }
 
 /// Measures and OCRs decoded pixels. Blocking.
@@ -206,18 +212,12 @@ impl VisionEngine {
     pub async fn analyze(&self, messages: &[ChatMessage]) -> Result<Analysis, VisionError> {
         let mut intake = intake::extract(messages, &self.config.intake)?;
         let items = std::mem::take(&mut intake.media);
-        let mut tasks = JoinSet::new();
-        for (k, item) in items.into_iter().enumerate() {
-            let this = self.clone();
-            tasks.spawn(async move { (k, this.analyze_item(item).await) });
-        }
-        let mut done: Vec<Option<MediaAnalysis>> = vec![None; tasks.len()];
-        while let Some(joined) = tasks.join_next().await {
-            let (k, result) = joined.map_err(|e| VisionError::Internal(e.to_string()))?;
-            // Returning drops the JoinSet, which cancels the remaining items.
-            done[k] = Some(result?);
-        }
-        let media: Vec<MediaAnalysis> = done.into_iter().flatten().collect();
+        let media = self
+            .each_item(
+                items,
+                |this, item| async move { this.analyze_item(item).await },
+            )
+            .await?;
         let max = self.config.max_text_chars;
         let messages = intake.text_messages(messages, |k| {
             media
@@ -250,18 +250,12 @@ impl VisionEngine {
             messages.iter().map(|m| without_marker(m, marker)).collect();
         let mut intake = intake::extract(&cleaned, &self.config.intake)?;
         let items = std::mem::take(&mut intake.media);
-        let mut tasks = JoinSet::new();
-        for (k, item) in items.into_iter().enumerate() {
-            let this = self.clone();
-            let marker = marker.to_owned();
-            tasks.spawn(async move { (k, this.pixels_of(item, marker).await) });
-        }
-        let mut done: Vec<Option<(String, Vec<RgbImage>)>> = vec![None; tasks.len()];
-        while let Some(joined) = tasks.join_next().await {
-            let (k, result) = joined.map_err(|e| VisionError::Internal(e.to_string()))?;
-            done[k] = Some(result?);
-        }
-        let done: Vec<(String, Vec<RgbImage>)> = done.into_iter().flatten().collect();
+        let done = self
+            .each_item(items, |this, item| {
+                let marker = marker.to_owned();
+                async move { this.pixels_of(item, marker).await }
+            })
+            .await?;
         let messages = intake.marker_messages(&cleaned, |k| {
             done.get(k)
                 .map(|(text, _)| text.clone())
@@ -269,6 +263,32 @@ impl VisionEngine {
         });
         let images = done.into_iter().flat_map(|(_, imgs)| imgs).collect();
         Ok(MediaPixels { messages, images })
+    }
+
+    /// Runs `job` on every item concurrently (one task each) and returns the results in item
+    /// order; the first error cancels the rest.
+    async fn each_item<T, F, Fut>(
+        &self,
+        items: Vec<MediaItem>,
+        job: F,
+    ) -> Result<Vec<T>, VisionError>
+    where
+        T: Send + 'static,
+        F: Fn(Self, MediaItem) -> Fut,
+        Fut: std::future::Future<Output = Result<T, VisionError>> + Send + 'static,
+    {
+        let mut tasks = JoinSet::new();
+        for (k, item) in items.into_iter().enumerate() {
+            let fut = job(self.clone(), item);
+            tasks.spawn(async move { (k, fut.await) });
+        }
+        let mut done: Vec<Option<T>> = std::iter::repeat_with(|| None).take(tasks.len()).collect();
+        while let Some(joined) = tasks.join_next().await {
+            let (k, result) = joined.map_err(|e| VisionError::Internal(e.to_string()))?;
+            // Returning drops the JoinSet, which cancels the remaining items.
+            done[k] = Some(result?);
+        }
+        Ok(done.into_iter().flatten().collect())
     }
 
     /// One item's prompt text (markers in place) and pictures.
@@ -290,27 +310,19 @@ impl VisionEngine {
         let cfg = Arc::clone(&self.config);
         tokio::task::spawn_blocking(move || match kind {
             MediaKind::Image => {
-                let img = decode::decode_image(&bytes, &cfg.decode)
-                    .map_err(|e| InputError::new(loc.clone(), InputErrorKind::Decode(e)))?;
+                let img = decode_at(&bytes, &cfg.decode, &loc)?;
                 Ok((marker, vec![fit_for_detail(img.rgb, detail)]))
             }
             MediaKind::Video => {
                 let (info, frames) =
-                    video::sample_frames(&bytes, &cfg.video).map_err(|e| match e {
-                        SampleError::Input(v) => VisionError::from(InputError::new(
-                            loc.clone(),
-                            InputErrorKind::Video(v),
-                        )),
-                        SampleError::Tool(t) => VisionError::Tool(t),
-                    })?;
+                    video::sample_frames(&bytes, &cfg.video).map_err(|e| sample_error(e, &loc))?;
                 let mut lines = vec![match info.duration_s {
                     Some(d) => format!("Video {number} ({}):", analysis::clock(d)),
                     None => format!("Video {number}:"),
                 }];
                 let mut images = Vec::with_capacity(frames.len());
                 for f in frames {
-                    let img = decode::decode_image(&f.png, &cfg.decode)
-                        .map_err(|e| InputError::new(loc.clone(), InputErrorKind::Decode(e)))?;
+                    let img = decode_at(&f.png, &cfg.decode, &loc)?;
                     lines.push(format!("[{}] {marker}", analysis::clock(f.timestamp_s)));
                     images.push(img.rgb);
                 }
@@ -422,12 +434,7 @@ impl VisionEngine {
                 .await
                 .map_err(|e| VisionError::Internal(e.to_string()))?
         };
-        let (info, frames) = sampled.map_err(|e| match e {
-            SampleError::Input(v) => {
-                VisionError::from(InputError::new(loc.clone(), InputErrorKind::Video(v)))
-            }
-            SampleError::Tool(t) => VisionError::Tool(t),
-        })?;
+        let (info, frames) = sampled.map_err(|e| sample_error(e, &loc))?;
         let mut tasks = JoinSet::new();
         for (i, f) in frames.into_iter().enumerate() {
             let this = self.clone();

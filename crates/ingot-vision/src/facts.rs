@@ -189,15 +189,20 @@ pub fn measure(img: &RgbImage) -> VisualFacts {
 }
 
 fn thumbnail(img: &RgbImage) -> RgbImage {
+    shrink_to_fit(img, THUMB).unwrap_or_else(|| img.clone())
+}
+
+/// `img` scaled down (aspect kept) so its longer side is `max`; `None` when it already fits.
+pub(crate) fn shrink_to_fit(img: &RgbImage, max: u32) -> Option<RgbImage> {
     let (w, h) = img.dimensions();
     let longer = w.max(h);
-    if longer <= THUMB {
-        return img.clone();
+    if longer <= max {
+        return None;
     }
-    let s = THUMB as f32 / longer as f32;
+    let s = max as f32 / longer as f32;
     let nw = ((w as f32 * s).round() as u32).max(1);
     let nh = ((h as f32 * s).round() as u32).max(1);
-    imageops::resize(img, nw, nh, FilterType::Triangle)
+    Some(imageops::resize(img, nw, nh, FilterType::Triangle))
 }
 
 fn edge_density(luma: &[f32], w: usize, h: usize) -> f32 {
