@@ -73,6 +73,12 @@ def ask(client, image_urls, text="What is in the image?", max_tokens=6, **kw):
         messages=[{"role": "user", "content": [*parts, {"type": "text", "text": text}]}], **kw)
 
 
+def top(client, url):
+    """The greedy first token's top-5 alternatives for one image."""
+    r = ask(client, [url], max_tokens=1, logprobs=True, top_logprobs=5)
+    return [(t.token, t.logprob) for t in r.choices[0].logprobs.content[0].top_logprobs]
+
+
 def test_models_name_the_projector(client):
     assert client.models.retrieve(VLM).root.endswith("+test-mmproj.gguf")
 
@@ -86,12 +92,8 @@ def test_openai_images_count_as_image_tokens(client):
 
 
 def test_openai_pixels_change_the_answer_distribution(client):
-    def top(url):
-        r = ask(client, [url], max_tokens=1, logprobs=True, top_logprobs=5)
-        return [(t.token, t.logprob) for t in r.choices[0].logprobs.content[0].top_logprobs]
-
-    assert top(RED) == top(RED)
-    assert top(RED) != top(CHECKS)
+    assert top(client, RED) == top(client, RED)
+    assert top(client, RED) != top(client, CHECKS)
 
 
 def test_openai_stream_with_usage(client):
@@ -106,12 +108,8 @@ def test_openai_stream_with_usage(client):
 
 
 def test_openai_image_url_is_fetched(client, vlm_server):
-    def top(url):
-        r = ask(client, [url], max_tokens=1, logprobs=True, top_logprobs=5)
-        return [(t.token, t.logprob) for t in r.choices[0].logprobs.content[0].top_logprobs]
-
     # The fetched image is the same picture as the inline one.
-    assert top(vlm_server.image_url) == top(CHECKS)
+    assert top(client, vlm_server.image_url) == top(client, CHECKS)
 
 
 def test_langchain_url_data_url_and_img_tag(vlm_server):

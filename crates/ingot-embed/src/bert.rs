@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::bf16::{self, Act, PackedBf16};
 use crate::error::EmbedError;
-use crate::ops::{self, Gemm, Par, Strided};
+use crate::ops::{self, Gemm, Par, Strided, sized};
 
 /// Shape hyper-parameters of a BERT encoder.
 #[derive(Clone, Debug, PartialEq)]
@@ -177,14 +177,6 @@ pub(crate) struct Scratch {
     tmp: Vec<f32>,
     mid: Vec<f32>,
     bf16: Vec<u16>,
-}
-
-/// `v` resized to `n` values; values it already held are left as they are (the caller
-/// overwrites all of them), only growth is zero-filled.
-pub(crate) fn sized<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
-    v.truncate(n);
-    v.resize(n, T::default());
-    v
 }
 
 /// A loaded BERT encoder with mean pooling and L2 normalisation.

@@ -116,7 +116,7 @@ impl PackedBf16 {
 
 /// Round a dense `[rows, k]` f32 matrix to bf16 rows of even length `kp` (zero-padded).
 pub(crate) fn convert_rows(x: &[f32], rows: usize, k: usize, kp: usize, out: &mut Vec<u16>) {
-    let out = crate::bert::sized(out, rows * kp);
+    let out = crate::ops::sized(out, rows * kp);
     let body = |(xr, or): (&[f32], &mut [u16])| {
         for (o, &v) in or.iter_mut().zip(xr) {
             *o = to_bf16(v);
@@ -181,7 +181,7 @@ pub(crate) fn linear(
         ));
     }
     // Every element is written by the tiles below.
-    crate::bert::sized(out, rows * n);
+    crate::ops::sized(out, rows * n);
     if rows == 0 {
         return Ok(());
     }

@@ -177,6 +177,14 @@ pub(crate) fn linear(
     )
 }
 
+/// `v` resized to `n` values; values it already held are left as they are (the caller
+/// overwrites all of them), only growth is zero-filled.
+pub(crate) fn sized<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    v.truncate(n);
+    v.resize(n, T::default());
+    v
+}
+
 /// Rows per parallel task for the row-wise kernels.
 const ROW_CHUNK: usize = 16;
 

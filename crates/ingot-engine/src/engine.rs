@@ -210,10 +210,10 @@ impl ChatEngine {
             max_slots: cfg.max_slots,
             n_vocab,
             path: cfg.model_path.clone(),
+            // `mtmd` is loaded exactly when a path is configured (or `load` has failed).
             projector: cfg
                 .mmproj_path
                 .as_ref()
-                .filter(|_| mtmd.is_some())
                 .and_then(|p| p.file_name())
                 .map(|n| n.to_string_lossy().into_owned()),
         };

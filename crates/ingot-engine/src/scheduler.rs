@@ -138,6 +138,35 @@ struct Choice {
     batch_idx: Option<i32>,
 }
 
+impl Choice {
+    /// Choice `index` of `req` on sequence `seq_id`, whose KV holds `n_past` prompt tokens.
+    fn new(req: &Request, index: u32, seq_id: i32, n_past: i32, n_vocab: usize) -> Self {
+        let prompt_ids: Vec<u32> = req
+            .prompt
+            .iter()
+            .map(|t| u32::try_from(t.0).unwrap_or(0))
+            .collect();
+        Self {
+            index,
+            seq_id,
+            sampler: Sampler::new(
+                req.job.sampling.clone(),
+                choice_seed(req.seed, index),
+                n_vocab,
+                &prompt_ids,
+            ),
+            utf8: Utf8Buffer::default(),
+            stop: StopMatcher::new(&req.job.stop),
+            n_past,
+            next: None,
+            generated: 0,
+            done: false,
+            pending_logprobs: Vec::new(),
+            batch_idx: None,
+        }
+    }
+}
+
 struct Active {
     req: Request,
     /// Prompt tokens already in the KV cache of choice 0's sequence.
@@ -239,11 +268,6 @@ impl Scheduler<'_> {
             return;
         }
         let n_vocab = self.shared.token_bytes.len();
-        let prompt_ids: Vec<u32> = req
-            .prompt
-            .iter()
-            .map(|t| u32::try_from(t.0).unwrap_or(0))
-            .collect();
         let mut choices = Vec::with_capacity(req.job.n as usize);
         let mut cached = 0;
         for index in 0..req.job.n {
@@ -260,28 +284,12 @@ impl Scheduler<'_> {
                 self.reset_slot(seq);
                 seq
             };
-            choices.push(Choice {
-                index,
-                seq_id,
-                sampler: Sampler::new(
-                    req.job.sampling.clone(),
-                    choice_seed(req.seed, index),
-                    n_vocab,
-                    &prompt_ids,
-                ),
-                utf8: Utf8Buffer::default(),
-                stop: StopMatcher::new(&req.job.stop),
-                n_past: if index == 0 {
-                    i32::try_from(cached).unwrap_or(0)
-                } else {
-                    0
-                },
-                next: None,
-                generated: 0,
-                done: false,
-                pending_logprobs: Vec::new(),
-                batch_idx: None,
-            });
+            let n_past = if index == 0 {
+                i32::try_from(cached).unwrap_or(0)
+            } else {
+                0
+            };
+            choices.push(Choice::new(&req, index, seq_id, n_past, n_vocab));
         }
         tracing::trace!(
             prompt_tokens = req.prompt.len(),
@@ -378,11 +386,6 @@ impl Scheduler<'_> {
     /// cache.
     fn start_media(&mut self, mut req: Request) {
         let n_vocab = self.shared.token_bytes.len();
-        let prompt_ids: Vec<u32> = req
-            .prompt
-            .iter()
-            .map(|t| u32::try_from(t.0).unwrap_or(0))
-            .collect();
         let chunks = req.media.take();
         let mut seqs = Vec::with_capacity(req.job.n as usize);
         for _ in 0..req.job.n {
@@ -395,27 +398,9 @@ impl Scheduler<'_> {
             }
             seqs.push(seq);
         }
-        let mut choices: Vec<Choice> = seqs
-            .iter()
-            .enumerate()
-            .map(|(index, &seq_id)| Choice {
-                index: u32::try_from(index).unwrap_or(u32::MAX),
-                seq_id,
-                sampler: Sampler::new(
-                    req.job.sampling.clone(),
-                    choice_seed(req.seed, u32::try_from(index).unwrap_or(0)),
-                    n_vocab,
-                    &prompt_ids,
-                ),
-                utf8: Utf8Buffer::default(),
-                stop: StopMatcher::new(&req.job.stop),
-                n_past: 0,
-                next: None,
-                generated: 0,
-                done: false,
-                pending_logprobs: Vec::new(),
-                batch_idx: None,
-            })
+        let mut choices: Vec<Choice> = (0..req.job.n)
+            .zip(&seqs)
+            .map(|(index, &seq_id)| Choice::new(&req, index, seq_id, 0, n_vocab))
             .collect();
         let evaluated = match (chunks, &self.shared.mtmd, seqs.first()) {
             (Some(chunks), Some(mtmd), Some(&seq)) => {

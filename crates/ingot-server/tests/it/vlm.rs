@@ -85,15 +85,8 @@ async fn post(base: &str, body: Value) -> (u16, Value) {
     (status, r.json().await.unwrap())
 }
 
-/// Greedy first-token alternatives for `messages` on the vision id.
-async fn first_token_logprobs(base: &str, messages: Value) -> Vec<(String, f64)> {
-    let (status, v) = post(
-        base,
-        json!({"model":VISION_ID,"messages":messages,"max_tokens":1,"temperature":0,
-               "logprobs":true,"top_logprobs":5}),
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
+/// The first token's alternatives of a chat completion with `top_logprobs`.
+fn top_logprobs(v: &Value) -> Vec<(String, f64)> {
     v["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
         .as_array()
         .unwrap()
@@ -105,6 +98,18 @@ async fn first_token_logprobs(base: &str, messages: Value) -> Vec<(String, f64)>
             )
         })
         .collect()
+}
+
+/// Greedy first-token alternatives for `messages` on the vision id.
+async fn first_token_logprobs(base: &str, messages: Value) -> Vec<(String, f64)> {
+    let (status, v) = post(
+        base,
+        json!({"model":VISION_ID,"messages":messages,"max_tokens":1,"temperature":0,
+               "logprobs":true,"top_logprobs":5}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    top_logprobs(&v)
 }
 
 #[tokio::test]
@@ -451,20 +456,7 @@ async fn image_prompts_match_llama_server() {
             ours["choices"][0]["message"]["content"],
             theirs["choices"][0]["message"]["content"]
         );
-        let top = |v: &Value| -> Vec<(String, f64)> {
-            v["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| {
-                    (
-                        t["token"].as_str().unwrap().to_owned(),
-                        t["logprob"].as_f64().unwrap(),
-                    )
-                })
-                .collect()
-        };
-        let (a, b) = (top(&ours), top(&theirs));
+        let (a, b) = (top_logprobs(&ours), top_logprobs(&theirs));
         assert_eq!(a.len(), b.len());
         for ((ta, la), (tb, lb)) in a.iter().zip(&b) {
             assert_eq!(ta, tb);
