@@ -114,6 +114,11 @@ pub fn sse_usage(body: &str) -> serde_json::Value {
         .clone()
 }
 
+/// `GET url` with a plain client, its body as JSON (panics on failure).
+pub async fn get_json(url: &str) -> serde_json::Value {
+    http().get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// A plain HTTP client.
 pub fn http() -> reqwest::Client {
     reqwest::Client::new()

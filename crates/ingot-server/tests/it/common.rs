@@ -1,1 +1,3 @@
-pub use ingot_test_support::{bare_config, have_models, http, model_dir, spawn, sse_usage};
+pub use ingot_test_support::{
+    bare_config, get_json, have_models, http, model_dir, spawn, sse_usage,
+};

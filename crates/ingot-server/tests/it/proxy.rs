@@ -12,7 +12,7 @@ use ingot_proxy::ApiKey;
 use ingot_server::config::{UpstreamConfig, UpstreamKind};
 use serde_json::{Value, json};
 
-use crate::common::{bare_config, http, spawn};
+use crate::common::{bare_config, get_json, http, spawn};
 
 /// One request a mock upstream received.
 #[derive(Debug, Clone)]
@@ -534,14 +534,7 @@ async fn embeddings_are_forwarded_and_listed() {
     assert_eq!(up.seen()[1].body["model"], "baai/bge-m3");
     assert_eq!(up.seen()[1].body["input_type"], "passage");
     // Listed with its kind; the wrong endpoint is refused before forwarding.
-    let models: Value = http()
-        .get(format!("{}/v1/models", s.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = get_json(&format!("{}/v1/models", s.base)).await;
     let data = models["data"].as_array().unwrap();
     let m = data.iter().find(|m| m["id"] == EMB).unwrap();
     assert_eq!(
@@ -636,23 +629,9 @@ async fn rename_is_applied_and_shown_as_root() {
         "data:image/png;base64,iVBORw0KGgo="
     );
     assert_eq!(seen[0].header("authorization"), None);
-    let m: Value = http()
-        .get(format!("{}/v1/models/{VLM}", s.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let m: Value = get_json(&format!("{}/v1/models/{VLM}", s.base)).await;
     assert_eq!(m["root"], "qwen2.5vl:3b");
-    let m: Value = http()
-        .get(format!("{}/v1/models/{CHAT_ID}", s.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let m: Value = get_json(&format!("{}/v1/models/{CHAT_ID}", s.base)).await;
     assert_eq!(m["root"], CHAT_ID);
 }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::common::{bare_config, have_models, http, model_dir, spawn, sse_usage};
+use crate::common::{bare_config, get_json, have_models, http, model_dir, spawn, sse_usage};
 use ingot_test_support::chat_model_path;
 use ingot_test_support::gguf::{ProjectorShape, write_mlp_projector};
 
@@ -121,14 +121,7 @@ async fn vision_ids_see_the_pixels_through_the_projector() {
     let s = spawn(vlm_config(mmproj), true).await;
 
     // /v1/models names what serves the vision ids: the GGUF and its projector.
-    let models: Value = http()
-        .get(format!("{}/v1/models", s.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = get_json(&format!("{}/v1/models", s.base)).await;
     let entry = models["data"]
         .as_array()
         .unwrap()
