@@ -91,6 +91,20 @@ def test_openai_data_url_image_is_read(client, media):
     assert "open" in answer and "daily" in answer, answer
 
 
+@pytest.mark.parametrize("words", ["OPEN DAILY 9 TO 5", "EMERGENCY EXIT", "FRESH BREAD SOLD HERE"])
+def test_the_default_pack_relays_what_is_written(client, media, words):
+    """The vision ids' text model (the default pack's larger one) answers the plain
+    question with the words OCR read."""
+    path = media / (words.replace(" ", "_") + ".png")
+    if not path.exists():
+        sign(path, words, size="1000x200")
+    r = ask(client, [{"type": "image_url", "image_url": {"url": data_url(path)}}],
+            text="What text is written in this image?")
+    answer = r.choices[0].message.content.upper()
+    for w in words.split():
+        assert w in answer, answer
+
+
 def test_openai_url_and_several_images(client, media, image_host):
     one = ask(client, [{"type": "image_url", "image_url": {"url": f"{image_host}/open.png"}}])
     assert "open" in one.choices[0].message.content.lower()

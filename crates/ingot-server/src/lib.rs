@@ -1,11 +1,17 @@
 //! ingot's HTTP server as a library: [`app`] builds the router, [`serve`] runs it on a
-//! bound listener until shutdown, [`load_engines`] loads the local models. Model ids that
-//! `[[upstreams]]` route are forwarded through `ingot-proxy` instead (see
-//! [`routes::upstream`]); everything else is answered by the local engines.
+//! bound listener until shutdown, [`load_engines`] loads the local models.
+//!
+//! One request: route (extract, validate) → [`registry::Registry::backend`] → a
+//! [`ingot_core::Backend`] (a local engine, an upstream route, or fallback from one to the
+//! other) → [`reply::render`], which also records the usage.
 //!
 //! # Layout
 //! - [`config`]: the typed configuration tree.
-//! - [`state`]: shared state, engine load status, the live catalog.
+//! - [`state`]: shared state: keys, the upstream pool, the current registry.
+//! - [`registry`]: every id mapped to its backend; what `/v1/models` lists.
+//! - [`local`]: which local models the configuration asks for, and loading them.
+//! - [`backends`]: the `Backend` implementations.
+//! - [`reply`]: a backend's reply as a response; usage recorded on this one path.
 //! - [`error`]: `ApiError` and its one status mapping.
 //! - [`extract`]: the JSON extractor that turns bad bodies into 413/415/422.
 //! - [`middleware`]: request ids, error logging, authentication and per-key limits.
@@ -13,13 +19,17 @@
 //! - [`metrics`]: the Prometheus registry behind `/metrics` and `/v1/metrics`.
 //! - [`routes`]: one module per endpoint.
 
+pub mod backends;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod local;
 pub mod metrics;
 pub mod middleware;
 pub mod observe;
 pub mod openapi;
+pub mod registry;
+pub mod reply;
 pub mod routes;
 pub mod sse;
 pub mod state;
@@ -29,14 +39,11 @@ use std::future::Future;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use ingot_embed::{Embedder, EmbedderConfig};
-use ingot_engine::{ChatEngine, ChatEngineConfig};
 use tokio::net::TcpListener;
 
 pub use config::Config;
 pub use error::ApiError;
 pub use state::AppState;
-use state::{LoadState, ModelKindSlot};
 
 /// The router with every route and middleware.
 pub fn app(state: AppState) -> Router {
@@ -68,8 +75,54 @@ pub fn app(state: AppState) -> Router {
             observe::observe,
         ))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(access_log())
         .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state)
+}
+
+/// One log line per request when its response starts (method, path, model, status,
+/// latency, request id), from tower-http's trace layer; handlers record the model in the
+/// span.
+#[expect(
+    clippy::type_complexity,
+    reason = "the layer's type names its callbacks; it is built in one place"
+)]
+fn access_log() -> tower_http::trace::TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    impl Fn(&axum::http::Request<axum::body::Body>) -> tracing::Span + Clone,
+    (),
+    impl Fn(&axum::response::Response, std::time::Duration, &tracing::Span) + Clone,
+    (),
+    (),
+    (),
+> {
+    tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+            let id = req
+                .extensions()
+                .get::<middleware::RequestId>()
+                .map_or("", |r| r.0.as_str());
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                model = tracing::field::Empty,
+                request_id = %id,
+            )
+        })
+        .on_request(())
+        .on_response(
+            |resp: &axum::response::Response, latency: std::time::Duration, _: &tracing::Span| {
+                tracing::info!(
+                    status = resp.status().as_u16(),
+                    latency_ms = latency.as_millis() as u64,
+                    "answered"
+                );
+            },
+        )
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(())
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then drains connections.
@@ -92,184 +145,8 @@ pub async fn serve(
         .await
 }
 
-/// Loads the configured local models on blocking threads, recording each one's state.
-/// Returns when all are loaded or failed.
+/// Loads the configured local models on blocking threads, recording each one's state in
+/// the registry as it finishes. Returns when all are loaded or failed.
 pub async fn load_engines(state: AppState) {
-    let cfg = state.config().clone();
-    let e = state.engines();
-    if cfg.chat.enabled {
-        e.set(ModelKindSlot::Chat, LoadState::Loading);
-    }
-    let vision_enabled = cfg.chat.enabled && cfg.vision.enabled;
-    if vision_enabled {
-        e.set(ModelKindSlot::Vision, LoadState::Loading);
-    }
-    if cfg.embeddings.enabled {
-        e.set(ModelKindSlot::General, LoadState::Loading);
-        if cfg.model_path(&cfg.embeddings.multilingual).exists() {
-            e.set(ModelKindSlot::Multilingual, LoadState::Loading);
-        } else {
-            tracing::info!(
-                "multilingual embedding model not installed ({}); baai/bge-m3 needs it: run scripts/setup-models.sh --multilingual",
-                cfg.model_path(&cfg.embeddings.multilingual).display()
-            );
-        }
-    }
-    let vlm_mode = vision_enabled && cfg.vision.mmproj.is_some();
-    if vlm_mode {
-        e.set(ModelKindSlot::VisionModel, LoadState::Loading);
-    }
-    let chat = {
-        let state = state.clone();
-        let cfg = cfg.clone();
-        tokio::task::spawn_blocking(move || {
-            if !cfg.chat.enabled {
-                return;
-            }
-            // Without `[vision] model`, the chat model carries the projector.
-            let mmproj = cfg
-                .vision
-                .mmproj
-                .as_ref()
-                .filter(|_| vlm_mode && cfg.vision.model.is_none());
-            let mut res =
-                load_chat_engine(&cfg, &cfg.chat.model, mmproj.map(|p| cfg.model_path(p)));
-            if mmproj.is_some() {
-                let failed = res.is_err();
-                finish(&state, ModelKindSlot::VisionModel, res.clone(), |e| {
-                    state.engines().vlm.set(e).is_ok()
-                });
-                if failed {
-                    // A projector that does not fit must not take the text ids down with it.
-                    res = load_chat_engine(&cfg, &cfg.chat.model, None);
-                }
-            }
-            finish(&state, ModelKindSlot::Chat, res, |e| {
-                state.engines().chat.set(e).is_ok()
-            });
-        })
-    };
-    let vlm = {
-        let state = state.clone();
-        let cfg = cfg.clone();
-        tokio::task::spawn_blocking(move || {
-            let (true, Some(model), Some(mmproj)) =
-                (vlm_mode, &cfg.vision.model, &cfg.vision.mmproj)
-            else {
-                return;
-            };
-            let res = load_chat_engine(&cfg, model, Some(cfg.model_path(mmproj)));
-            finish(&state, ModelKindSlot::VisionModel, res, |e| {
-                state.engines().vlm.set(e).is_ok()
-            });
-        })
-    };
-    let embed = {
-        let state = state.clone();
-        tokio::task::spawn_blocking(move || {
-            if !cfg.embeddings.enabled {
-                return;
-            }
-            let ecfg = EmbedderConfig {
-                queue_capacity: cfg.embeddings.queue_capacity,
-                bf16: cfg.embeddings.bf16,
-                ..EmbedderConfig::default()
-            };
-            let dir = cfg.model_path(&cfg.embeddings.general);
-            let res = Embedder::load_minilm(&dir, &ecfg)
-                .map_err(|e| format!("{}: {e}; run scripts/setup-models.sh", dir.display()));
-            finish(&state, ModelKindSlot::General, res, |m| {
-                state.engines().general.set(m).is_ok()
-            });
-            let dir = cfg.model_path(&cfg.embeddings.multilingual);
-            if dir.exists() {
-                let res =
-                    Embedder::load_e5(&dir, &ecfg).map_err(|e| format!("{}: {e}", dir.display()));
-                finish(&state, ModelKindSlot::Multilingual, res, |m| {
-                    state.engines().multilingual.set(m).is_ok()
-                });
-            }
-        })
-    };
-    let vision = {
-        let state = state.clone();
-        let cfg = state.config().clone();
-        tokio::task::spawn_blocking(move || {
-            if !vision_enabled {
-                return;
-            }
-            let res = cfg
-                .vision_config()
-                .and_then(|c| ingot_vision::VisionEngine::new(c).map_err(|e| e.to_string()))
-                .and_then(|engine| {
-                    let tools = engine.check_tools();
-                    if let Err(e) = &tools.ffmpeg {
-                        tracing::warn!("video understanding unavailable: {e}");
-                    }
-                    if vlm_mode {
-                        // The vision-language model reads the pixels: no OCR needed.
-                        return Ok(engine);
-                    }
-                    tools
-                        .tesseract
-                        .map(|_| engine)
-                        .map_err(|e| format!("{e}; install Debian's tesseract-ocr"))
-                });
-            finish(&state, ModelKindSlot::Vision, res, |v| {
-                state.engines().vision.set(v).is_ok()
-            });
-        })
-    };
-    for task in [chat, vlm, embed, vision] {
-        if let Err(e) = task.await {
-            tracing::error!("model loading task failed: {e}");
-        }
-    }
-}
-
-/// Loads a GGUF chat model with the `[chat]` settings, optionally with a projector.
-fn load_chat_engine(
-    cfg: &Config,
-    model: &std::path::Path,
-    mmproj: Option<std::path::PathBuf>,
-) -> Result<ChatEngine, String> {
-    let path = cfg.model_path(model);
-    if !path.exists() {
-        return Err(format!(
-            "{} not found; run scripts/setup-models.sh",
-            path.display()
-        ));
-    }
-    let mut c = ChatEngineConfig::new(&path);
-    c.ctx_per_slot = cfg.chat.ctx_per_slot;
-    c.max_slots = cfg.chat.max_slots;
-    c.queue_capacity = cfg.chat.queue_capacity;
-    c.threads = (cfg.chat.threads > 0).then_some(cfg.chat.threads);
-    c.unified_kv = cfg.chat.unified_kv;
-    c.prefix_cache = cfg.chat.prefix_cache;
-    if mmproj.is_some() {
-        c.image_max_tokens =
-            (cfg.vision.image_max_tokens > 0).then_some(cfg.vision.image_max_tokens);
-    }
-    c.mmproj_path = mmproj;
-    ChatEngine::load(c).map_err(|e| e.to_string())
-}
-
-fn finish<T>(
-    state: &AppState,
-    slot: ModelKindSlot,
-    res: Result<T, String>,
-    store: impl FnOnce(T) -> bool,
-) {
-    match res {
-        Ok(engine) => {
-            store(engine);
-            tracing::info!("{slot:?} model loaded");
-            state.engines().set(slot, LoadState::Ready);
-        }
-        Err(e) => {
-            tracing::error!("{slot:?} model failed to load: {e}");
-            state.engines().set(slot, LoadState::Failed(e));
-        }
-    }
+    local::load_all(state).await;
 }

@@ -275,15 +275,11 @@ impl Metrics {
 }
 
 fn render_engines(out: &mut String, state: &AppState) {
-    let e = state.engines();
-    let mut engines = Vec::new();
-    if let Some(chat) = e.chat.get() {
-        engines.push((escape(&state.config().chat.id), chat));
-    }
-    // A separate vision-language model (`[vision] model`) has its own slots.
-    if let (Some(vlm), Some(_)) = (e.vlm.get(), &state.config().vision.model) {
-        engines.push((escape(&vlm.info().name), vlm));
-    }
+    let engines: Vec<(String, ingot_engine::ChatEngine)> = state
+        .chat_engines()
+        .into_iter()
+        .map(|(name, e)| (escape(&name), e))
+        .collect();
     if engines.is_empty() {
         return;
     }

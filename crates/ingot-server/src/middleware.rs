@@ -18,10 +18,30 @@ use crate::state::AppState;
 /// Header carrying the request id.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// Gives every request an id (`x-request-id`), puts it into error bodies (`requestId`) and
-/// logs each error once.
-pub async fn request_id(req: Request, next: Next) -> Response {
-    let id = uuid::Uuid::new_v4().to_string();
+/// The request's id, as a request extension (the access log's span reads it).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// An incoming `x-request-id` worth keeping: 1 to 128 characters of letters, digits and
+/// `-_.:/`, so it cannot break a log line or a header.
+fn sane_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b));
+    ok.then(|| s.to_owned())
+}
+
+/// Gives every request an id (`x-request-id`: the client's when it sent a sane one, else a
+/// new UUID), puts it into error bodies (`requestId`) and logs each error once.
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(sane_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let mut resp = next.run(req).await;
@@ -170,5 +190,20 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::MethodNotAllowed {
         method: method.to_string(),
         path: uri.path().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod request_id_tests {
+    use super::*;
+
+    #[test]
+    fn only_sane_request_ids_are_kept() {
+        let keep = |s: &str| sane_request_id(&HeaderValue::from_str(s).unwrap());
+        assert_eq!(keep("req-42_a.b:c/d").as_deref(), Some("req-42_a.b:c/d"));
+        assert_eq!(keep(""), None);
+        assert_eq!(keep("a b"), None);
+        assert_eq!(keep("x\"y"), None);
+        assert_eq!(keep(&"a".repeat(129)), None);
     }
 }

@@ -42,7 +42,7 @@ impl Caller {
 struct Inner {
     model: Option<String>,
     /// The metrics label of `model`: a catalog id, `other`, or empty when none was given
-    /// (worked out once: the catalog is rebuilt on every lookup).
+    /// (worked out once per request).
     label: String,
     caller: Option<Caller>,
     usage_pending: bool,
@@ -70,9 +70,10 @@ impl Tally {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The model id the request asked for.
+    /// The model id the request asked for (also recorded in the access log's span).
     pub fn set_model(&self, model: &str) {
-        let label = if self.state.catalog().get(model).is_some() {
+        tracing::Span::current().record("model", model);
+        let label = if self.state.registry().catalog().get(model).is_some() {
             model.to_owned()
         } else {
             "other".to_owned()

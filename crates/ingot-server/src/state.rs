@@ -1,105 +1,24 @@
-//! Shared state: configuration, keys, the upstream pool, and the local engines as they
-//! load.
+//! Shared state: configuration, keys, the upstream pool, and the registry of what serves
+//! each model id (rebuilt and swapped whenever a local model finishes loading).
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use ingot_core::{Catalog, ModelKind, Served};
-use ingot_embed::Embedder;
+use ingot_core::ModelKind;
 use ingot_engine::ChatEngine;
 use ingot_proxy::Proxy;
 
+use crate::backends::gen3d::{GEN3D_ROOT, LocalGen3d};
+use crate::backends::upstream::Pool;
 use crate::config::Config;
 use crate::metrics::Metrics;
-
-/// Load state of one local engine.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoadState {
-    /// Not configured.
-    Disabled,
-    /// Loading in the background.
-    Loading,
-    /// Loaded.
-    Ready,
-    /// Failed; the reason names the file or error.
-    Failed(String),
-}
-
-/// The local engines.
-pub struct Engines {
-    /// The GGUF chat model.
-    pub chat: OnceLock<ChatEngine>,
-    /// all-MiniLM-L6-v2.
-    pub general: OnceLock<Embedder>,
-    /// multilingual-e5-small.
-    pub multilingual: OnceLock<Embedder>,
-    /// Fetching and decoding for the vision-chat ids; OCR and visual facts for the chat
-    /// model, unless a vision-language model is configured.
-    pub vision: OnceLock<ingot_vision::VisionEngine>,
-    /// The vision-language model (`[vision] mmproj`): the chat engine itself when that
-    /// carries the projector, else a second engine.
-    pub vlm: OnceLock<ChatEngine>,
-    status: Mutex<[(ModelKindSlot, LoadState); 5]>,
-}
-
-/// Which engine a load status belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelKindSlot {
-    /// Chat.
-    Chat,
-    /// General embeddings.
-    General,
-    /// Multilingual embeddings.
-    Multilingual,
-    /// The vision engine's tools (tesseract, ffmpeg).
-    Vision,
-    /// The vision-language model.
-    VisionModel,
-}
-
-impl Engines {
-    fn new() -> Self {
-        Self {
-            status: Mutex::new([
-                (ModelKindSlot::Chat, LoadState::Disabled),
-                (ModelKindSlot::General, LoadState::Disabled),
-                (ModelKindSlot::Multilingual, LoadState::Disabled),
-                (ModelKindSlot::Vision, LoadState::Disabled),
-                (ModelKindSlot::VisionModel, LoadState::Disabled),
-            ]),
-            chat: OnceLock::new(),
-            general: OnceLock::new(),
-            multilingual: OnceLock::new(),
-            vision: OnceLock::new(),
-            vlm: OnceLock::new(),
-        }
-    }
-
-    /// Records a slot's state.
-    pub fn set(&self, slot: ModelKindSlot, state: LoadState) {
-        if let Ok(mut s) = self.status.lock() {
-            for (k, v) in s.iter_mut() {
-                if *k == slot {
-                    *v = state.clone();
-                }
-            }
-        }
-    }
-
-    /// A slot's state.
-    pub fn get(&self, slot: ModelKindSlot) -> LoadState {
-        self.status
-            .lock()
-            .ok()
-            .and_then(|s| s.iter().find(|(k, _)| *k == slot).map(|(_, v)| v.clone()))
-            .unwrap_or(LoadState::Disabled)
-    }
-}
+use crate::registry::{LocalModel, LocalState, Registry};
 
 struct Inner {
     config: Config,
     keys: Vec<Vec<u8>>,
-    engines: Engines,
-    proxy: Proxy,
+    proxy: Arc<Proxy>,
+    /// The upstream pool as backends share it.
+    pool: Pool,
     /// Why the configured upstreams could not be used (only when built with
     /// [`AppState::new`] from an unvalidated configuration).
     upstream_problem: Option<String>,
@@ -111,13 +30,15 @@ struct Inner {
     /// then on every request needs one and the database need not be asked again.
     managed_keys_seen: std::sync::atomic::AtomicBool,
     limiter: Arc<ingot_keys::Limiter>,
-    metrics: Metrics,
-    /// 3D requests admitted (running or waiting); beyond it, 429.
-    gen3d_admitted: Arc<tokio::sync::Semaphore>,
-    /// 3D assets being generated.
-    gen3d_running: Arc<tokio::sync::Semaphore>,
-    /// Requests being forwarded to upstreams.
-    upstream_in_flight: Arc<tokio::sync::Semaphore>,
+    metrics: Arc<Metrics>,
+    /// The local models by loader key, in plan order.
+    locals: Mutex<Vec<(String, Vec<LocalModel>)>>,
+    /// Loaded chat engines by plan position, for `/metrics`.
+    chat_engines: Mutex<Vec<(usize, String, ChatEngine)>>,
+    /// What answers each id; replaced whole.
+    registry: RwLock<Arc<Registry>>,
+    /// The local 3D preview engine.
+    gen3d: Arc<dyn ingot_core::Backend>,
 }
 
 /// Cheap-to-clone handle on everything a handler needs.
@@ -168,25 +89,135 @@ impl AppState {
                 }
             },
         };
-        Self(Arc::new(Inner {
+        let proxy = Arc::new(proxy);
+        let metrics = Arc::new(Metrics::default());
+        let pool = Pool {
+            proxy: Arc::clone(&proxy),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(
+                config.upstream_max_in_flight.max(1),
+            )),
+            max_in_flight: config.upstream_max_in_flight.max(1),
+            metrics: Arc::clone(&metrics),
+        };
+        let state = Self(Arc::new(Inner {
             keys,
-            engines: Engines::new(),
             proxy,
+            pool,
             upstream_problem,
             key_store,
             key_store_problem,
             managed_keys_seen: std::sync::atomic::AtomicBool::new(false),
             limiter: ingot_keys::Limiter::new(),
-            metrics: Metrics::default(),
-            gen3d_admitted: Arc::new(tokio::sync::Semaphore::new(
-                config.gen3d.concurrency.max(1) + config.gen3d.queue_capacity,
-            )),
-            gen3d_running: Arc::new(tokio::sync::Semaphore::new(config.gen3d.concurrency.max(1))),
-            upstream_in_flight: Arc::new(tokio::sync::Semaphore::new(
-                config.upstream_max_in_flight.max(1),
+            metrics,
+            locals: Mutex::new(Vec::new()),
+            chat_engines: Mutex::new(Vec::new()),
+            registry: RwLock::new(Arc::new(Registry::build(
+                &[],
+                None,
+                |_| ModelKind::Chat,
+                Vec::new(),
+            ))),
+            gen3d: Arc::new(LocalGen3d::new(
+                config.gen3d.concurrency,
+                config.gen3d.queue_capacity,
             )),
             config,
-        }))
+        }));
+        state.rebuild();
+        state
+    }
+
+    /// The registry: what answers each id, right now.
+    pub fn registry(&self) -> Arc<Registry> {
+        match self.0.registry.read() {
+            Ok(r) => Arc::clone(&r),
+            Err(e) => Arc::clone(&e.into_inner()),
+        }
+    }
+
+    /// Records the local models being loaded (replacing any recorded before).
+    pub(crate) fn set_locals(&self, groups: Vec<(String, Vec<LocalModel>)>) {
+        if let Ok(mut l) = self.0.locals.lock() {
+            *l = groups;
+        }
+        self.rebuild();
+    }
+
+    /// Replaces the entries a loader recorded under `key` (a model finished or failed).
+    pub(crate) fn replace_locals(&self, key: &str, models: Vec<LocalModel>) {
+        if let Ok(mut l) = self.0.locals.lock() {
+            match l.iter_mut().find(|(k, _)| k == key) {
+                Some((_, m)) => *m = models,
+                None => l.push((key.to_owned(), models)),
+            }
+        }
+        self.rebuild();
+    }
+
+    /// A loaded chat engine, reported in `/metrics` under `name`.
+    pub(crate) fn add_chat_engine(&self, position: usize, name: &str, engine: ChatEngine) {
+        if let Ok(mut e) = self.0.chat_engines.lock() {
+            e.push((position, name.to_owned(), engine));
+            e.sort_by_key(|(p, _, _)| *p);
+        }
+    }
+
+    /// The loaded chat engines and their names, in configuration order.
+    pub fn chat_engines(&self) -> Vec<(String, ChatEngine)> {
+        self.0
+            .chat_engines
+            .lock()
+            .map(|e| e.iter().map(|(_, n, c)| (n.clone(), c.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Builds the registry from the recorded local models and swaps it in.
+    fn rebuild(&self) {
+        let cfg = &self.0.config;
+        let mut locals: Vec<LocalModel> = self
+            .0
+            .locals
+            .lock()
+            .map(|l| l.iter().flat_map(|(_, m)| m.iter().cloned()).collect())
+            .unwrap_or_default();
+        locals.push(LocalModel {
+            name: GEN3D_ROOT.to_owned(),
+            kind: ModelKind::Gen3d,
+            serves: ingot_core::catalog::GEN3D_IDS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            state: LocalState::Ready {
+                backend: self.gen3d(),
+                root: GEN3D_ROOT.to_owned(),
+                max_model_len: None,
+                listed: false,
+            },
+            optional: false,
+        });
+        let mut problems = Vec::new();
+        if let Some(p) = &self.0.upstream_problem {
+            problems.push(format!("upstreams disabled: {p}"));
+        }
+        if let Some(p) = &self.0.key_store_problem {
+            problems.push(p.clone());
+        }
+        let upstream_kind = |id: &str| {
+            cfg.upstreams
+                .iter()
+                .find(|u| u.models.iter().any(|m| m == id))
+                .map_or(ModelKind::Chat, |u| u.kind.model_kind())
+        };
+        let registry = Registry::build(&locals, Some(&self.0.pool), upstream_kind, problems);
+        match self.0.registry.write() {
+            Ok(mut r) => *r = Arc::new(registry),
+            Err(e) => *e.into_inner() = Arc::new(registry),
+        }
+    }
+
+    /// The local 3D engine (one for the server's life: its queue outlives rebuilds).
+    fn gen3d(&self) -> Arc<dyn ingot_core::Backend> {
+        Arc::clone(&self.0.gen3d)
     }
 
     /// The upstream pool (empty when none is configured).
@@ -238,226 +269,17 @@ impl AppState {
         &self.0.limiter
     }
 
-    /// Admission to the local 3D engine: a permit to wait for a turn (none left: 429), then
-    /// a permit to run.
-    pub fn gen3d_gates(&self) -> (&Arc<tokio::sync::Semaphore>, &Arc<tokio::sync::Semaphore>) {
-        (&self.0.gen3d_admitted, &self.0.gen3d_running)
-    }
-
-    /// Permits for requests forwarded to upstreams.
-    pub fn upstream_gate(&self) -> &Arc<tokio::sync::Semaphore> {
-        &self.0.upstream_in_flight
-    }
-
     /// The metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
     }
 
-    /// The engines.
-    pub fn engines(&self) -> &Engines {
-        &self.0.engines
-    }
-
     /// Whether every configured local model has loaded.
+    ///
+    /// # Errors
+    /// What is still loading or failed, and other problems (upstreams, key database).
     pub fn readiness(&self) -> Result<(), String> {
-        let e = self.engines();
-        let mut waiting = Vec::new();
-        if let Some(p) = &self.0.upstream_problem {
-            waiting.push(format!("upstreams disabled: {p}"));
-        }
-        if let Some(p) = &self.0.key_store_problem {
-            waiting.push(p.clone());
-        }
-        for (slot, name) in [
-            (ModelKindSlot::Chat, "chat"),
-            (ModelKindSlot::General, "embeddings"),
-            (ModelKindSlot::Multilingual, "multilingual embeddings"),
-        ] {
-            match e.get(slot) {
-                LoadState::Loading => waiting.push(format!("{name} model loading")),
-                LoadState::Failed(r) => waiting.push(format!("{name} model failed: {r}")),
-                LoadState::Disabled | LoadState::Ready => {}
-            }
-        }
-        // A vision engine without its tools, or a vision-language model that failed to load,
-        // leaves the vision ids unserved (they say why) but does not hold the rest of the
-        // server back.
-        if e.get(ModelKindSlot::Vision) == LoadState::Loading {
-            waiting.push("vision engine starting".to_owned());
-        }
-        if e.get(ModelKindSlot::VisionModel) == LoadState::Loading {
-            waiting.push("vision-language model loading".to_owned());
-        }
-        if waiting.is_empty() {
-            Ok(())
-        } else {
-            Err(waiting.join("; "))
-        }
-    }
-
-    /// What serves an id of `kind` locally right now.
-    fn served(&self, kind: ModelKind, id: &str) -> Served {
-        let e = self.engines();
-        let engine_state = |slot: ModelKindSlot, what: &str| match e.get(slot) {
-            LoadState::Disabled => Served::Missing {
-                reason: format!(
-                    "the local {what} engine is disabled in the config and no upstream is configured"
-                ),
-            },
-            LoadState::Loading => Served::Missing {
-                reason: format!("the local {what} model is still loading"),
-            },
-            LoadState::Failed(r) => Served::Missing {
-                reason: format!("the local {what} model failed to load ({r})"),
-            },
-            LoadState::Ready => Served::Missing {
-                reason: "engine state changed".to_owned(),
-            },
-        };
-        match kind {
-            ModelKind::Chat => match e.chat.get() {
-                Some(_) => Served::Local {
-                    weights: self.config().chat.id.clone(),
-                },
-                None => engine_state(ModelKindSlot::Chat, "chat"),
-            },
-            ModelKind::Embedding => {
-                let multilingual = id == "baai/bge-m3" || id.contains("e5");
-                let (cell, slot) = if multilingual {
-                    (&e.multilingual, ModelKindSlot::Multilingual)
-                } else {
-                    (&e.general, ModelKindSlot::General)
-                };
-                match cell.get() {
-                    Some(m) => Served::Local {
-                        weights: m.info().name.clone(),
-                    },
-                    None => engine_state(slot, "embedding"),
-                }
-            }
-            ModelKind::Gen3d => Served::Local {
-                weights: GEN3D_ROOT.to_owned(),
-            },
-            ModelKind::VisionChat if self.config().vision.mmproj.is_some() => {
-                match (e.vision.get(), e.vlm.get()) {
-                    (Some(_), Some(vlm)) => Served::Local {
-                        weights: vlm_root(vlm),
-                    },
-                    (None, _) => engine_state(ModelKindSlot::Vision, "vision"),
-                    (Some(_), None) => engine_state(ModelKindSlot::VisionModel, "vision-language"),
-                }
-            }
-            ModelKind::VisionChat => match (e.vision.get(), e.chat.get()) {
-                (Some(_), Some(_)) => Served::Local {
-                    weights: format!("{}+{VISION_ROOT_SUFFIX}", self.config().chat.id),
-                },
-                (None, _) => engine_state(ModelKindSlot::Vision, "vision"),
-                (Some(_), None) => engine_state(ModelKindSlot::Chat, "chat"),
-            },
-            ModelKind::Other => Served::Missing {
-                reason:
-                    "there is no local engine for this kind of model and no upstream is configured"
-                        .to_owned(),
-            },
-        }
-    }
-
-    /// The catalog as clients see it: [`AppState::local_catalog`] with the ids that
-    /// upstreams serve marked so (`root` = the upstream's id), followed by the exact ids of
-    /// upstream `models` that the catalog lacks, in configuration order.
-    pub fn catalog(&self) -> Catalog {
-        let mut c = self.local_catalog();
-        let proxy = self.proxy();
-        if proxy.is_empty() {
-            return c;
-        }
-        let ids: Vec<String> = c.entries().iter().map(|e| e.id.clone()).collect();
-        for id in ids {
-            if let (Some(served), Some(e)) = (upstream_served(proxy, &id), c.get_mut(&id)) {
-                e.served = served;
-                // The local engine's context length says nothing about the upstream's.
-                e.max_model_len = None;
-            }
-        }
-        for (id, upstream) in proxy.listed_ids() {
-            if c.get(&id).is_some() {
-                continue;
-            }
-            let kind = self
-                .config()
-                .upstreams
-                .iter()
-                .find(|u| u.name == upstream)
-                .map_or(ModelKind::Chat, |u| u.kind.model_kind());
-            let Some(served) = upstream_served(proxy, &id) else {
-                continue;
-            };
-            c.insert(ingot_core::CatalogEntry {
-                owned_by: ingot_core::catalog::owner(&id),
-                id,
-                kind,
-                symmetry: None,
-                served,
-                max_model_len: None,
-            });
-        }
-        c
-    }
-
-    /// Whether a local engine serves `id` right now (ignoring upstreams): what
-    /// `local_fallback` needs.
-    pub fn serves_locally(&self, id: &str) -> bool {
-        self.local_catalog()
-            .get(id)
-            .is_some_and(|e| matches!(e.served, Served::Local { .. }))
-    }
-
-    /// The catalog as the local engines serve it: the reference's ids plus the local
-    /// models' own ids first.
-    pub fn local_catalog(&self) -> Catalog {
-        let mut c = Catalog::reference(|_| Served::Missing {
-            reason: String::new(),
-        });
-        let ids: Vec<(String, ModelKind)> =
-            c.entries().iter().map(|e| (e.id.clone(), e.kind)).collect();
-        for (id, kind) in ids {
-            let served = self.served(kind, &id);
-            if let Some(e) = c.get_mut(&id) {
-                e.served = served;
-            }
-        }
-        let e = self.engines();
-        let mut local = Vec::new();
-        if let Some(chat) = e.chat.get() {
-            let id = self.config().chat.id.clone();
-            c.insert(local_entry(
-                &id,
-                ModelKind::Chat,
-                u64::from(chat.info().ctx_per_slot),
-            ));
-            local.push(id);
-        }
-        for m in [e.general.get(), e.multilingual.get()]
-            .into_iter()
-            .flatten()
-        {
-            let id = m.info().name.clone();
-            let mut entry = local_entry(&id, ModelKind::Embedding, m.info().max_tokens as u64);
-            entry.symmetry = Some(ingot_core::EmbedSymmetry::Symmetric);
-            c.insert(entry);
-            local.push(id);
-        }
-        if let Some(chat) = e.chat.get() {
-            for id in ingot_core::catalog::CHAT_IDS {
-                if let Some(entry) = c.get_mut(id) {
-                    entry.max_model_len = Some(u64::from(chat.info().ctx_per_slot));
-                }
-            }
-        }
-        let refs: Vec<&str> = local.iter().map(String::as_str).collect();
-        c.put_first(&refs);
-        c
+        self.registry().readiness()
     }
 }
 
@@ -465,44 +287,4 @@ impl AppState {
 fn upstream_pool(config: &Config) -> Result<Proxy, String> {
     let specs = config.upstream_specs(|name| std::env::var(name).ok())?;
     Proxy::new(specs).map_err(|e| e.to_string())
-}
-
-/// How the catalog shows an id that upstreams serve: by its first upstream.
-fn upstream_served(proxy: &Proxy, id: &str) -> Option<Served> {
-    let route = proxy.route(id)?;
-    let first = route.targets.into_iter().next()?;
-    Some(Served::Upstream {
-        upstream: first.upstream,
-        model: first.model,
-    })
-}
-
-/// `root` of the 3D id: the procedural preview engine.
-pub const GEN3D_ROOT: &str = "ingot/gen3d-procedural-preview";
-
-/// What the vision-chat ids' `root` adds to the chat model's id: the text each image holds
-/// is read by Tesseract OCR and given to the chat model with plain visual facts.
-pub const VISION_ROOT_SUFFIX: &str = "tesseract-ocr";
-
-/// `root` of the vision-chat ids when a vision-language model serves them: the GGUF's name
-/// and its projector's file name.
-fn vlm_root(vlm: &ChatEngine) -> String {
-    let info = vlm.info();
-    match info.projector.as_deref() {
-        Some(p) => format!("{}+{p}", info.name),
-        None => info.name.clone(),
-    }
-}
-
-fn local_entry(id: &str, kind: ModelKind, len: u64) -> ingot_core::CatalogEntry {
-    ingot_core::CatalogEntry {
-        id: id.to_owned(),
-        kind,
-        owned_by: ingot_core::catalog::owner(id),
-        symmetry: None,
-        served: Served::Local {
-            weights: id.to_owned(),
-        },
-        max_model_len: Some(len),
-    }
 }

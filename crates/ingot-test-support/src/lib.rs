@@ -61,11 +61,18 @@ pub fn chat_model_path() -> PathBuf {
     model_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
-/// Whether the default chat and embedding model files are present; panics when they are
-/// required (`INGOT_REQUIRE_MODELS=1`) but missing.
+/// The default pack's larger chat model (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M).
+pub fn large_chat_model_path() -> PathBuf {
+    model_dir().join("qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
+}
+
+/// Whether the default pack's chat and embedding model files are present; panics when they
+/// are required (`INGOT_REQUIRE_MODELS=1`) but missing.
 pub fn have_models() -> bool {
     let dir = model_dir();
-    let ok = chat_model_path().exists() && dir.join("all-minilm-l6-v2/model.safetensors").exists();
+    let ok = chat_model_path().exists()
+        && large_chat_model_path().exists()
+        && dir.join("all-minilm-l6-v2/model.safetensors").exists();
     if !ok {
         assert!(
             std::env::var("INGOT_REQUIRE_MODELS").as_deref() != Ok("1"),

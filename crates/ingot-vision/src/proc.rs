@@ -123,7 +123,8 @@ pub(crate) struct TempDir {
 }
 
 impl TempDir {
-    /// Creates `ingot-vision-<pid>-<n>-<nanos>` under `base` (the system temp dir if `None`).
+    /// Creates `ingot-vision-<pid>-<n>-<nanos>` under `base` (the system temp dir if `None`),
+    /// readable by this user only (0700): the media inside are other people's uploads.
     pub fn new(base: Option<&Path>) -> Result<Self, ToolError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let base = base.map_or_else(std::env::temp_dir, Path::to_path_buf);
@@ -134,7 +135,10 @@ impl TempDir {
                 .map(|d| d.subsec_nanos())
                 .unwrap_or(0);
             let path = base.join(format!("ingot-vision-{}-{n}-{nanos}", std::process::id()));
-            match std::fs::create_dir(&path) {
+            let mut builder = std::fs::DirBuilder::new();
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            match builder.create(&path) {
                 Ok(()) => return Ok(Self { path }),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
@@ -210,6 +214,12 @@ mod tests {
     #[test]
     fn temp_dirs_are_removed_on_drop() {
         let d = TempDir::new(None).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(d.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
         let f = d.write("a.bin", b"x").unwrap();
         assert!(f.exists());
         let p = d.path().to_path_buf();

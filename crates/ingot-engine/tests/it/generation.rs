@@ -99,16 +99,16 @@ fn invalid_requests_are_rejected() {
     let Some(engine) = engine() else { return };
     let mut j = job("hi", 4);
     j.n = 5;
-    assert!(matches!(engine.submit(j), Err(EngineError::Invalid(_))));
+    assert!(matches!(engine.submit(j), Err(EngineError::Invalid { .. })));
     let mut j = job("hi", 4);
     j.sampling.top_p = 0.0;
-    assert!(matches!(engine.submit(j), Err(EngineError::Invalid(_))));
+    assert!(matches!(engine.submit(j), Err(EngineError::Invalid { .. })));
     let mut j = job("hi", 4);
     j.sampling.logit_bias = vec![(u32::MAX, 1.0)];
-    assert!(matches!(engine.submit(j), Err(EngineError::Invalid(_))));
+    assert!(matches!(engine.submit(j), Err(EngineError::Invalid { .. })));
     let mut j = job("hi", 4);
     j.messages.clear();
-    assert!(matches!(engine.submit(j), Err(EngineError::Invalid(_))));
+    assert!(matches!(engine.submit(j), Err(EngineError::Invalid { .. })));
 }
 
 #[test]

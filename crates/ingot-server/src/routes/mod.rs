@@ -1,48 +1,25 @@
-//! One module per endpoint.
+//! One module per endpoint. Each route extracts and validates the request, asks the
+//! registry for the id's backend, calls it and renders the reply: HTTP concerns only.
 
 pub mod chat;
 pub mod embeddings;
 pub mod health;
 pub mod models;
 pub mod trellis;
-pub mod upstream;
 
-use ingot_core::{CatalogEntry, ModelKind, Served};
+use std::sync::Arc;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use axum::extract::Extension;
 
-/// Finds `id` in the local catalog and checks it answers on this endpoint's kinds.
-pub(crate) fn resolve(
-    state: &AppState,
-    id: &str,
-    kinds: &[ModelKind],
-) -> Result<CatalogEntry, ApiError> {
-    let catalog = state.local_catalog();
-    let entry = catalog.get(id).ok_or_else(|| ApiError::ModelNotFound {
-        model: id.to_owned(),
-    })?;
-    if !kinds.contains(&entry.kind) {
-        return Err(ApiError::WrongEndpoint {
-            model: id.to_owned(),
-            kind: entry.kind.as_str(),
-            endpoint: entry.kind.endpoint(),
-        });
+use crate::observe::Tally;
+
+/// The request's tally, with the model it asked for recorded.
+pub(crate) fn model_tally(tally: Option<Extension<Arc<Tally>>>, model: &str) -> Option<Arc<Tally>> {
+    let tally = tally.map(|Extension(t)| t);
+    if let Some(t) = &tally {
+        t.set_model(model);
     }
-    Ok(entry.clone())
-}
-
-/// The reason an entry cannot be served, as an error.
-pub(crate) fn missing(entry: &CatalogEntry) -> ApiError {
-    let reason = match &entry.served {
-        Served::Missing { reason } => reason.clone(),
-        Served::Local { .. } | Served::Upstream { .. } => "its engine is not available".to_owned(),
-    };
-    ApiError::NoEngine {
-        model: entry.id.clone(),
-        kind: entry.kind.as_str(),
-        reason,
-    }
+    tally
 }
 
 /// Unix seconds now.

@@ -13,6 +13,7 @@ use crate::state::AppState;
 pub async fn list(State(state): State<AppState>) -> Json<ModelList> {
     Json(ModelList::new(
         state
+            .registry()
             .catalog()
             .entries()
             .iter()
@@ -37,6 +38,7 @@ pub async fn get_one(
     };
     let id = id.trim_start_matches('/');
     state
+        .registry()
         .catalog()
         .get(id)
         .map(|e| Json(e.to_model()))

@@ -53,7 +53,7 @@ async fn lists_every_reference_id_with_owner_and_root() {
         .iter()
         .find(|m| m["id"] == "microsoft/trellis")
         .unwrap();
-    assert_eq!(trellis["root"], ingot_server::state::GEN3D_ROOT);
+    assert_eq!(trellis["root"], ingot_server::backends::gen3d::GEN3D_ROOT);
 }
 
 #[tokio::test]

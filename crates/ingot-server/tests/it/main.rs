@@ -13,4 +13,5 @@ mod contract;
 mod keys;
 mod openapi;
 mod proxy;
+mod registry;
 mod vlm;
