@@ -65,6 +65,13 @@ pub struct EmbedSpec {
     pub optional: bool,
 }
 
+impl EmbedSpec {
+    /// The key its registry entries are recorded under (and its name until it loads).
+    fn key(&self) -> String {
+        self.dir.display().to_string()
+    }
+}
+
 /// Every local model the configuration asks for.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Plan {
@@ -103,60 +110,61 @@ pub fn plan(cfg: &Config) -> Plan {
         p.chat = chat_specs(cfg, &chat_entries);
     } else if cfg.chat.enabled {
         let vision = cfg.vision.enabled;
+        // `[chat]` settings; the image token cap only applies where a projector loads.
+        let spec = |name: String, file: PathBuf, mmproj, text_ids, vision_ids| ChatSpec {
+            name,
+            file,
+            mmproj,
+            text_ids,
+            vision_ids,
+            settings: cfg.chat.clone(),
+            image_max_tokens: cfg.vision.image_max_tokens,
+        };
+        let vision_ids = |serve: bool| if serve { ids(VISION_IDS) } else { Vec::new() };
         let single = cfg.chat.model != ChatConfig::default().model || cfg.vision.mmproj.is_some();
         if single {
             let carries_projector = vision && cfg.vision.model.is_none();
-            p.chat.push(ChatSpec {
-                name: cfg.chat.id.clone(),
-                file: cfg.chat.model.clone(),
-                mmproj: cfg.vision.mmproj.clone().filter(|_| carries_projector),
-                text_ids: ids(CHAT_IDS),
-                vision_ids: if carries_projector {
-                    ids(VISION_IDS)
-                } else {
-                    Vec::new()
-                },
-                settings: cfg.chat.clone(),
-                image_max_tokens: cfg.vision.image_max_tokens,
-            });
+            p.chat.push(spec(
+                cfg.chat.id.clone(),
+                cfg.chat.model.clone(),
+                cfg.vision.mmproj.clone().filter(|_| carries_projector),
+                ids(CHAT_IDS),
+                vision_ids(carries_projector),
+            ));
             if let (true, Some(model), Some(mmproj)) =
                 (vision, &cfg.vision.model, &cfg.vision.mmproj)
             {
-                p.chat.push(ChatSpec {
-                    name: model
-                        .file_stem()
-                        .map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
-                    file: model.clone(),
-                    mmproj: Some(mmproj.clone()),
-                    text_ids: Vec::new(),
-                    vision_ids: ids(VISION_IDS),
-                    settings: cfg.chat.clone(),
-                    image_max_tokens: cfg.vision.image_max_tokens,
-                });
+                let name = model
+                    .file_stem()
+                    .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+                p.chat.push(spec(
+                    name,
+                    model.clone(),
+                    Some(mmproj.clone()),
+                    Vec::new(),
+                    ids(VISION_IDS),
+                ));
             }
         } else {
-            p.chat.push(ChatSpec {
-                name: cfg.chat.id.clone(),
-                file: cfg.chat.model.clone(),
-                mmproj: None,
-                text_ids: ids(PACK_SMALL_IDS),
-                vision_ids: Vec::new(),
-                settings: cfg.chat.clone(),
-                image_max_tokens: 0,
-            });
-            p.chat.push(ChatSpec {
-                name: PACK_LARGE_ID.to_owned(),
-                file: PathBuf::from(PACK_LARGE_FILE),
-                mmproj: None,
-                text_ids: CHAT_IDS
-                    .iter()
-                    .filter(|id| !PACK_SMALL_IDS.contains(id))
-                    .map(|s| (*s).to_owned())
-                    .collect(),
-                vision_ids: if vision { ids(VISION_IDS) } else { Vec::new() },
-                settings: cfg.chat.clone(),
-                image_max_tokens: 0,
-            });
+            p.chat.push(spec(
+                cfg.chat.id.clone(),
+                cfg.chat.model.clone(),
+                None,
+                ids(PACK_SMALL_IDS),
+                Vec::new(),
+            ));
+            let large_ids = CHAT_IDS
+                .iter()
+                .filter(|id| !PACK_SMALL_IDS.contains(id))
+                .map(|s| (*s).to_owned())
+                .collect();
+            p.chat.push(spec(
+                PACK_LARGE_ID.to_owned(),
+                PathBuf::from(PACK_LARGE_FILE),
+                None,
+                large_ids,
+                vision_ids(vision),
+            ));
         }
     }
     p.vision = cfg.vision.enabled && p.chat.iter().any(|s| !s.vision_ids.is_empty());
@@ -269,7 +277,18 @@ fn chat_models(spec: &ChatSpec, state: LocalState, vision: LocalState) -> Vec<Lo
 /// Loads every model of the plan, recording each result as it comes.
 pub async fn load_all(state: AppState) {
     let cfg = state.config().clone();
-    let plan = plan(&cfg);
+    let mut plan = plan(&cfg);
+    plan.embed.retain(|spec| {
+        let installed = !spec.optional || cfg.model_path(&spec.dir).exists();
+        if !installed {
+            tracing::info!(
+                "optional embedding model not installed ({}); {} needs it: run scripts/setup-models.sh --multilingual",
+                cfg.model_path(&spec.dir).display(),
+                spec.serves.join(", ")
+            );
+        }
+        installed
+    });
     // Every model is "loading" until its thread says otherwise.
     let mut initial = Vec::new();
     for spec in &plan.chat {
@@ -279,18 +298,9 @@ pub async fn load_all(state: AppState) {
         ));
     }
     for spec in &plan.embed {
-        if spec.optional && !cfg.model_path(&spec.dir).exists() {
-            tracing::info!(
-                "optional embedding model not installed ({}); {} needs it: run scripts/setup-models.sh --multilingual",
-                cfg.model_path(&spec.dir).display(),
-                spec.serves.join(", ")
-            );
-            continue;
-        }
-        let key = spec.dir.display().to_string();
         initial.push((
-            key.clone(),
-            vec![embed_model(spec, LocalState::Loading, key)],
+            spec.key(),
+            vec![embed_model(spec, LocalState::Loading, spec.key())],
         ));
     }
     state.set_locals(initial);
@@ -320,15 +330,11 @@ pub async fn load_all(state: AppState) {
         });
     }
     for spec in plan.embed {
-        if spec.optional && !cfg.model_path(&spec.dir).exists() {
-            continue;
-        }
         let state = state.clone();
         let cfg = cfg.clone();
         tasks.spawn_blocking(move || {
-            let key = spec.dir.display().to_string();
             let model = load_embed(&cfg, &spec);
-            state.replace_locals(&key, vec![model]);
+            state.replace_locals(&spec.key(), vec![model]);
         });
     }
     while let Some(res) = tasks.join_next().await {
@@ -470,7 +476,6 @@ fn load_embed(cfg: &Config, spec: &EmbedSpec) -> LocalModel {
         EmbedFormat::Bert => Embedder::load_minilm(&dir, &ecfg),
         EmbedFormat::E5 => Embedder::load_e5(&dir, &ecfg),
     };
-    let key = spec.dir.display().to_string();
     match loaded {
         Ok(engine) => {
             let info = engine.info().clone();
@@ -498,7 +503,7 @@ fn load_embed(cfg: &Config, spec: &EmbedSpec) -> LocalModel {
         Err(e) => {
             let reason = format!("{}: {e}; run scripts/setup-models.sh", dir.display());
             tracing::error!("embedding model failed to load: {reason}");
-            embed_model(spec, LocalState::Failed(reason), key)
+            embed_model(spec, LocalState::Failed(reason), spec.key())
         }
     }
 }

@@ -196,21 +196,16 @@ impl Registry {
             let any: Arc<dyn Backend> = Arc::new(UpstreamRoute::new(pool.clone(), ModelKind::Chat));
             patterns = Some((pool.clone(), any));
         }
+        // Listed ids without a backend are the ones nothing serves; they say why.
         for e in catalog.entries() {
-            if !backends.contains_key(&e.id) {
-                let reason = match &e.served {
-                    Served::Missing { reason } => reason.clone(),
-                    Served::Local { .. } | Served::Upstream { .. } => {
-                        "its engine is not available".to_owned()
-                    }
+            if let Served::Missing { reason } = &e.served
+                && !backends.contains_key(&e.id)
+            {
+                let unserved = Unserved {
+                    kind: e.kind,
+                    reason: reason.clone(),
                 };
-                backends.insert(
-                    e.id.clone(),
-                    Arc::new(Unserved {
-                        kind: e.kind,
-                        reason,
-                    }),
-                );
+                backends.insert(e.id.clone(), Arc::new(unserved));
             }
         }
         Self {

@@ -20,7 +20,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use ingot_core::{ChunkStream, RawBody, Reply, Upstreamed};
-use ingot_protocol::chat_response::{ChatCompletionChunk, ChatCompletionResponse};
+use ingot_protocol::chat_response::{ChatCompletionChunk, ChatCompletionResponse, Usage};
 use ingot_protocol::embeddings::EmbeddingResponse;
 use ingot_protocol::trellis::TrellisResponse;
 use serde::Serialize;
@@ -47,19 +47,19 @@ pub trait Metered {
     }
 }
 
+fn tokens(u: &Usage) -> (u64, u64) {
+    (u64::from(u.prompt_tokens), u64::from(u.completion_tokens))
+}
+
 impl Metered for ChatCompletionResponse {
     fn usage(&self) -> Option<(u64, u64)> {
-        self.usage
-            .as_ref()
-            .map(|u| (u64::from(u.prompt_tokens), u64::from(u.completion_tokens)))
+        self.usage.as_ref().map(tokens)
     }
 }
 
 impl Metered for ChatCompletionChunk {
     fn usage(&self) -> Option<(u64, u64)> {
-        self.usage
-            .as_ref()
-            .map(|u| (u64::from(u.prompt_tokens), u64::from(u.completion_tokens)))
+        self.usage.as_ref().map(tokens)
     }
 
     fn has_text(&self) -> bool {

@@ -97,7 +97,10 @@ impl AppState {
                 config.upstream_max_in_flight.max(1),
             )),
             max_in_flight: config.upstream_max_in_flight.max(1),
-            metrics: Arc::clone(&metrics),
+            refused: {
+                let metrics = Arc::clone(&metrics);
+                Arc::new(move |reason: &str| metrics.rate_limited(reason))
+            },
         };
         let state = Self(Arc::new(Inner {
             keys,

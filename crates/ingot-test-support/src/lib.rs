@@ -126,6 +126,11 @@ pub async fn get_json(url: &str) -> serde_json::Value {
     http().get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// `GET url` with a plain client, its body as text (panics on failure).
+pub async fn get_text(url: &str) -> String {
+    http().get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// A plain HTTP client.
 pub fn http() -> reqwest::Client {
     reqwest::Client::new()

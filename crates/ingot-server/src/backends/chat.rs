@@ -77,7 +77,7 @@ impl LocalChat {
         .map_err(engine_error)?;
         let meta = Meta {
             id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
-            created: crate::routes::now(),
+            created: unix_now(),
             model: req.model.clone(),
             n: req.n.unwrap_or(1),
             prompt_tokens: handle.prompt_tokens,
@@ -293,6 +293,14 @@ fn to_job(req: &ChatCompletionRequest) -> Result<ChatJob, BackendError> {
         .map(|m| serde_json::Value::Object(m.clone()));
     job.ignore_eos = req.effective_ignore_eos();
     Ok(job)
+}
+
+/// Unix seconds now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 struct Meta {

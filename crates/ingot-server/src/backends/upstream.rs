@@ -14,9 +14,8 @@ use ingot_protocol::trellis::{OutputFormat, TrellisRequest};
 use ingot_proxy::{Endpoint, ForwardedBody, Proxy, ProxyError};
 use tokio::sync::Semaphore;
 
-use crate::metrics::Metrics;
-
-/// What every upstream route shares: the pool, the in-flight gate, the metrics.
+/// What every upstream route shares: the pool, the in-flight gate, where refusals are
+/// counted.
 #[derive(Clone)]
 pub struct Pool {
     /// The upstreams.
@@ -25,8 +24,9 @@ pub struct Pool {
     pub in_flight: Arc<Semaphore>,
     /// Size of the gate, for the error message.
     pub max_in_flight: usize,
-    /// Where refusals are counted.
-    pub metrics: Arc<Metrics>,
+    /// Called with the reason when the gate refuses a request (the server counts it in
+    /// its metrics).
+    pub refused: Arc<dyn Fn(&str) + Send + Sync>,
 }
 
 /// The upstreams routing one id (or a pattern's ids), in failover order.
@@ -53,9 +53,7 @@ impl UpstreamRoute {
         let permit = Arc::clone(&self.pool.in_flight)
             .try_acquire_owned()
             .map_err(|_| {
-                self.pool
-                    .metrics
-                    .rate_limited("upstream requests in flight");
+                (self.pool.refused)("upstream requests in flight");
                 BackendError::Overloaded {
                     what: format!(
                         "{} requests are already being forwarded to upstreams",
@@ -175,14 +173,23 @@ impl Fallback {
     }
 }
 
-fn falls_back(e: &BackendError) -> bool {
-    matches!(
-        e,
-        BackendError::Upstream {
-            transient: true,
-            ..
+/// `first`'s answer, or `then`'s when every upstream failed transiently.
+async fn or_local<T>(
+    model: &str,
+    first: impl Future<Output = Result<T, BackendError>>,
+    then: impl AsyncFnOnce() -> Result<T, BackendError>,
+) -> Result<T, BackendError> {
+    match first.await {
+        Err(
+            e @ BackendError::Upstream {
+                transient: true, ..
+            },
+        ) => {
+            tracing::warn!(model, "answering from the local engine: {e}");
+            then().await
         }
-    )
+        other => other,
+    }
 }
 
 impl Backend for Fallback {
@@ -192,38 +199,25 @@ impl Backend for Fallback {
 
     fn chat(&self, req: ChatCompletionRequest) -> BackendFuture<'_, ChatReply> {
         Box::pin(async move {
-            match self.first.chat(req.clone()).await {
-                Err(e) if falls_back(&e) => {
-                    tracing::warn!(model = %req.model, "answering from the local engine: {e}");
-                    self.then.chat(req).await
-                }
-                other => other,
-            }
+            let model = req.model.clone();
+            let first = self.first.chat(req.clone());
+            or_local(&model, first, async || self.then.chat(req).await).await
         })
     }
 
     fn embeddings(&self, req: EmbeddingRequest) -> BackendFuture<'_, EmbeddingsReply> {
         Box::pin(async move {
-            match self.first.embeddings(req.clone()).await {
-                Err(e) if falls_back(&e) => {
-                    tracing::warn!(model = %req.model, "answering from the local engine: {e}");
-                    self.then.embeddings(req).await
-                }
-                other => other,
-            }
+            let model = req.model.clone();
+            let first = self.first.embeddings(req.clone());
+            or_local(&model, first, async || self.then.embeddings(req).await).await
         })
     }
 
     fn trellis(&self, model: &str, req: TrellisRequest) -> BackendFuture<'_, TrellisReply> {
         let model = model.to_owned();
         Box::pin(async move {
-            match self.first.trellis(&model, req.clone()).await {
-                Err(e) if falls_back(&e) => {
-                    tracing::warn!(model, "answering from the local engine: {e}");
-                    self.then.trellis(&model, req).await
-                }
-                other => other,
-            }
+            let first = self.first.trellis(&model, req.clone());
+            or_local(&model, first, async || self.then.trellis(&model, req).await).await
         })
     }
 }

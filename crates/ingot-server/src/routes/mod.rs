@@ -21,11 +21,3 @@ pub(crate) fn model_tally(tally: Option<Extension<Arc<Tally>>>, model: &str) -> 
     }
     tally
 }
-
-/// Unix seconds now.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}

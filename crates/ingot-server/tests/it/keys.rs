@@ -6,7 +6,7 @@ use std::time::Duration;
 use ingot_keys::{KeyStore, Limits};
 use serde_json::{Value, json};
 
-use crate::common::{bare_config, have_models, http, model_dir, spawn, sse_usage};
+use crate::common::{bare_config, get_text, have_models, http, model_dir, spawn, sse_usage};
 
 pub fn temp_db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ingot-it-keys-{}-{name}", std::process::id()));
@@ -270,14 +270,7 @@ async fn ledger_matches_the_usage_clients_got_and_survives_a_restart() {
     assert_eq!(remaining, 1_000_000 - prompt - completion - emb_tokens);
 
     // Metrics saw the same tokens and the stream's first token.
-    let text = http()
-        .get(format!("{}/v1/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&format!("{}/v1/metrics", s.base)).await;
     assert!(
         text.contains(&format!(
             "ingot_tokens_total{{kind=\"completion\",model=\"{model}\"}} {completion}"

@@ -12,7 +12,7 @@ use ingot_proxy::ApiKey;
 use ingot_server::config::{UpstreamConfig, UpstreamKind};
 use serde_json::{Value, json};
 
-use crate::common::{bare_config, get_json, http, spawn};
+use crate::common::{bare_config, get_json, get_text, http, spawn};
 
 /// One request a mock upstream received.
 #[derive(Debug, Clone)]
@@ -737,14 +737,7 @@ async fn a_piped_stream_is_metered_from_its_usage_event() {
         (row.requests, row.prompt_tokens, row.completion_tokens),
         (1, 11, 5)
     );
-    let metrics = http()
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&format!("{}/metrics", s.base)).await;
     assert!(
         metrics.contains(&format!(
             "ingot_time_to_first_token_seconds_count{{model=\"{CHAT_ID}\"}} 1"

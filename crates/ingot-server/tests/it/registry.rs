@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{bare_config, get_json, have_models, http, model_dir, spawn};
+use crate::common::{bare_config, get_json, get_text, have_models, http, model_dir, spawn};
 
 const SMALL: &str = "HuggingFaceTB/SmolLM2-135M-Instruct";
 const LARGE: &str = "Qwen/Qwen2.5-Coder-0.5B-Instruct";
@@ -124,14 +124,7 @@ async fn two_chat_models_answer_side_by_side_each_for_its_ids() {
     };
     assert_ne!(text(&small.1), text(&large.1));
     // Each model's engine reports its own queue and cache figures.
-    let metrics = http()
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&format!("{}/metrics", s.base)).await;
     for name in [SMALL, LARGE] {
         assert!(
             metrics.contains(&format!(

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::common::{bare_config, get_json, have_models, http, model_dir, spawn, sse_usage};
+use crate::common::{
+    bare_config, get_json, get_text, have_models, http, model_dir, spawn, sse_usage,
+};
 use ingot_test_support::chat_model_path;
 use ingot_test_support::gguf::{ProjectorShape, write_mlp_projector};
 
@@ -276,14 +278,7 @@ async fn a_separate_vision_model_and_a_projector_that_does_not_fit() {
     .await;
     assert_eq!(status, 200, "{v}");
     // Both engines report their own load and prompt tokens; only the VLM has prefilled any.
-    let metrics = http()
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&format!("{}/metrics", s.base)).await;
     let prefilled: Vec<u64> = metrics
         .lines()
         .filter(|l| l.starts_with("ingot_prompt_tokens_prefilled_total{"))
