@@ -14,9 +14,11 @@ use llama_cpp_2::mtmd::{
 use llama_cpp_2::token::LlamaToken;
 
 use crate::error::EngineError;
+use crate::grammar::Guidance;
 use crate::sampler::random_seed;
 use crate::scheduler::{self, Request};
 use crate::template::ChatTemplate;
+use crate::tools::{ToolFormat, generic_messages};
 use crate::types::{ChatEngineConfig, ChatJob, ImageInput, JobHandle, ModelInfo};
 
 /// Where an image goes in a prompt for a model with a projector: put it in the message text
@@ -56,8 +58,14 @@ pub(crate) struct Shared {
     pub(crate) model: LlamaModel,
     pub(crate) info: ModelInfo,
     pub(crate) template: ChatTemplate,
+    /// How the model writes tool calls.
+    pub(crate) tool_format: ToolFormat,
+    /// The template knows `<think>` blocks (a reasoning model).
+    pub(crate) reasons: bool,
     /// Text bytes of every token (special tokens render empty), indexed by token id.
     pub(crate) token_bytes: Vec<Vec<u8>>,
+    /// End-of-generation token ids (for `min_tokens`).
+    pub(crate) eog_tokens: Arc<[u32]>,
     pub(crate) cfg: ChatEngineConfig,
     /// Jobs submitted but not yet taken by the scheduler.
     pub(crate) queued: AtomicUsize,
@@ -69,6 +77,8 @@ pub(crate) struct Shared {
     pub(crate) prefilled_tokens: AtomicU64,
     /// Prompt tokens served from the prefix cache since load.
     pub(crate) cached_tokens: AtomicU64,
+    /// Output constraints: the token trie and compiled grammars.
+    pub(crate) guidance: Guidance,
 }
 
 impl Shared {
@@ -173,6 +183,10 @@ impl ChatEngine {
         let token_bytes: Vec<Vec<u8>> = (0..vocab.n_tokens())
             .map(|i| vocab.token_to_piece(LlamaToken::new(i), false, None))
             .collect();
+        let eog_tokens: Arc<[u32]> = (0..vocab.n_tokens())
+            .filter(|&i| vocab.is_eog(LlamaToken::new(i)))
+            .filter_map(|i| u32::try_from(i).ok())
+            .collect();
         let source = match &cfg.chat_template {
             Some(t) => t.clone(),
             None => model
@@ -190,6 +204,7 @@ impl ChatEngine {
             &token_text(&model, vocab.bos()),
             &token_text(&model, vocab.eos()),
         )?;
+        let tool_format = ToolFormat::detect(&source, template.shows_tools());
         let name = model
             .meta_val_str("general.name")
             .ok()
@@ -222,13 +237,17 @@ impl ChatEngine {
             model,
             info,
             template,
+            tool_format,
+            reasons: source.contains("<think>") || source.contains("</think>"),
             token_bytes,
+            eog_tokens,
             cfg: cfg.clone(),
             queued: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
             avg_job_ms: AtomicU64::new(0),
             prefilled_tokens: AtomicU64::new(0),
             cached_tokens: AtomicU64::new(0),
+            guidance: Guidance::default(),
         });
         let tx = scheduler::spawn(Arc::clone(&shared))?;
         tracing::info!(model = %shared.info.name, ctx_per_slot = cfg.ctx_per_slot,
@@ -249,11 +268,32 @@ impl ChatEngine {
     /// # Errors
     /// [`EngineError::Template`] / [`EngineError::Invalid`] as for `submit`.
     pub fn render_prompt(&self, job: &ChatJob) -> Result<String, EngineError> {
-        self.inner.shared.template.render(
-            &job.messages,
-            job.tools.as_ref(),
-            job.template_kwargs.as_ref(),
-        )
+        let shared = &self.inner.shared;
+        match (&job.tools, shared.tool_format) {
+            (Some(tools), ToolFormat::Generic) => shared.template.render(
+                &generic_messages(&job.messages, tools),
+                None,
+                job.template_kwargs.as_ref(),
+            ),
+            _ => shared.template.render(
+                &job.messages,
+                job.tools.as_ref(),
+                job.template_kwargs.as_ref(),
+            ),
+        }
+    }
+
+    /// Whether the model writes its reasoning in a `<think>…</think>` block (its template
+    /// knows the markers).
+    #[must_use]
+    pub fn writes_reasoning(&self) -> bool {
+        self.inner.shared.reasons
+    }
+
+    /// How this model writes tool calls (see [`ToolFormat`]).
+    #[must_use]
+    pub fn tool_format(&self) -> ToolFormat {
+        self.inner.shared.tool_format
     }
 
     /// Tokenizes text as the engine tokenizes rendered prompts (special tokens parsed, BOS
@@ -294,7 +334,9 @@ impl ChatEngine {
         }
     }
 
-    /// Validates, renders and tokenizes the job, then queues it for the scheduler.
+    /// Validates, renders and tokenizes the job, compiles its output constraint, then queues
+    /// it for the scheduler. A constraint's first use builds the model's token trie (a walk
+    /// over the vocabulary); call this off the async runtime when the job has one.
     ///
     /// # Errors
     /// [`EngineError::Invalid`], [`EngineError::Template`], [`EngineError::PromptTooLong`],
@@ -302,6 +344,11 @@ impl ChatEngine {
     pub fn submit(&self, job: ChatJob) -> Result<JobHandle, EngineError> {
         let shared = &self.inner.shared;
         validate_job(&job, &shared.info)?;
+        let matcher = job
+            .constraint
+            .as_ref()
+            .map(|c| shared.guidance.compile(&shared.model, c))
+            .transpose()?;
         let prompt_text = self.render_prompt(&job)?;
         let (prompt, media, prompt_tokens) = if job.images.is_empty() {
             let prompt = self.tokenize_raw(&prompt_text);
@@ -331,6 +378,7 @@ impl ChatEngine {
         let cached = Arc::new(AtomicU32::new(0));
         let request = Request {
             cached: Arc::clone(&cached),
+            matcher,
             media,
             prompt,
             max_new,

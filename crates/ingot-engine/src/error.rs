@@ -38,6 +38,14 @@ pub enum EngineError {
         /// What is wrong with it.
         message: String,
     },
+    /// The output constraint (JSON schema, regex, grammar, choices) does not compile.
+    #[error("{message}")]
+    Grammar {
+        /// The request field that carried it (`response_format`, `nvext.guided_json`, …).
+        param: String,
+        /// What is wrong, and where.
+        message: String,
+    },
     /// An internal failure (scheduler thread gone, llama.cpp error).
     #[error("internal engine error: {0}")]
     Internal(String),

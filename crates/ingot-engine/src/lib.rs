@@ -13,7 +13,9 @@
 //! - `scheduler`: the per-model thread — batching, chunked prefill, cancellation.
 //! - `sampler`: temperature/top-k/top-p/min-p/penalties/bias, per-sequence RNG, logprobs.
 //! - `stop`: UTF-8 buffering and stop strings across token boundaries.
+//! - [`grammar`]: output constraints (JSON Schema, regex, Lark, choices) through llguidance.
 //! - [`template`]: Hugging Face-compatible Jinja rendering.
+//! - [`tools`]: tool-call formats by template family: grammars and parsing.
 //! - [`types`] and [`error`]: the public request/event/config types.
 //!
 //! # Example
@@ -37,16 +39,20 @@
 
 pub mod engine;
 pub mod error;
+pub mod grammar;
 mod sampler;
 mod scheduler;
 mod stop;
 pub mod template;
+pub mod tools;
 pub mod types;
 
 pub use engine::{
     ChatEngine, EngineLoad, EngineStats, MAX_TOP_LOGPROBS, MEDIA_MARKER, llama_backend,
 };
 pub use error::EngineError;
+pub use grammar::{Constraint, Grammar};
+pub use tools::{ParsedCall, ToolFormat, ToolMode, ToolSpec};
 pub use types::{
     CachedTokens, ChatEngineConfig, ChatEvent, ChatJob, ChatMessage, FinishReason, ImageInput,
     JobHandle, ModelInfo, SamplingParams, TokenLogprob,

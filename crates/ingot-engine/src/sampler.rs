@@ -95,8 +95,14 @@ pub(crate) fn argmax(values: &[f32]) -> usize {
 }
 
 /// Per-sequence sampler state.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Sampler {
+    /// The output constraint: tokens it does not allow are masked before anything else.
+    constraint: Option<llguidance::Matcher>,
+    /// End-of-generation tokens, masked until `min_tokens` were generated.
+    eog: std::sync::Arc<[u32]>,
+    /// Tokens accepted so far.
+    generated: u32,
     params: SamplingParams,
     rng: Rng,
     /// Tokens of prompt + output, for the repetition penalty.
@@ -108,7 +114,14 @@ pub(crate) struct Sampler {
 }
 
 impl Sampler {
-    pub(crate) fn new(params: SamplingParams, seed: u64, n_vocab: usize, prompt: &[u32]) -> Self {
+    pub(crate) fn new(
+        params: SamplingParams,
+        seed: u64,
+        n_vocab: usize,
+        prompt: &[u32],
+        constraint: Option<llguidance::Matcher>,
+        eog: std::sync::Arc<[u32]>,
+    ) -> Self {
         let mut seen = Vec::new();
         if params.repetition_penalty != 1.0 {
             seen = vec![false; n_vocab];
@@ -119,6 +132,9 @@ impl Sampler {
             }
         }
         Self {
+            constraint,
+            eog,
+            generated: 0,
             params,
             rng: Rng::new(seed),
             seen,
@@ -136,8 +152,34 @@ impl Sampler {
             && self.params.frequency_penalty == 0.0
     }
 
-    /// Records a generated token (for penalties).
+    /// Whether an output constraint applies.
+    pub(crate) fn is_constrained(&self) -> bool {
+        self.constraint.is_some()
+    }
+
+    /// Whether the output constraint is in an error state (the sequence must end).
+    pub(crate) fn constraint_failed(&self) -> bool {
+        self.constraint
+            .as_ref()
+            .is_some_and(llguidance::Matcher::is_error)
+    }
+
+    /// Whether the output constraint is complete and allows no further token.
+    pub(crate) fn constraint_complete(&self) -> bool {
+        self.constraint
+            .as_ref()
+            .is_some_and(llguidance::Matcher::is_stopped)
+    }
+
+    /// Records a generated token (for penalties and the constraint).
     pub(crate) fn accept(&mut self, token: u32) {
+        self.generated = self.generated.saturating_add(1);
+        if let Some(m) = &mut self.constraint
+            && !m.is_stopped()
+            && let Err(e) = m.consume_token(token)
+        {
+            tracing::warn!(error = %e, token, "output constraint rejected a sampled token");
+        }
         if let Some(s) = self.seen.get_mut(token as usize) {
             *s = true;
         }
@@ -149,12 +191,17 @@ impl Sampler {
         if raw.is_empty() {
             return 0;
         }
-        if self.is_plain_greedy() {
+        let hold_eog = self.generated < self.params.min_tokens;
+        if self.constraint.is_none() && !hold_eog && self.is_plain_greedy() {
             return to_u32(argmax(raw));
         }
         let mut logits = std::mem::take(&mut self.scratch);
         logits.clear();
         logits.extend_from_slice(raw);
+        self.apply_constraint(&mut logits);
+        if hold_eog {
+            self.hold_eog(&mut logits);
+        }
         self.apply_bias_and_penalties(&mut logits);
         let token = if self.params.temperature <= 0.0 {
             to_u32(argmax(&logits))
@@ -163,6 +210,41 @@ impl Sampler {
         };
         self.scratch = logits;
         token
+    }
+
+    /// Masks every token the constraint does not allow now (only end-of-generation once it is
+    /// complete). A constraint that failed masks nothing: the caller ends the sequence on
+    /// [`Sampler::constraint_failed`] before using the token.
+    fn apply_constraint(&mut self, logits: &mut [f32]) {
+        let Some(m) = &mut self.constraint else {
+            return;
+        };
+        match m.compute_mask_or_eos() {
+            Ok(mask) => {
+                for (i, l) in logits.iter_mut().enumerate() {
+                    if !mask.is_allowed(to_u32(i)) {
+                        *l = f32::NEG_INFINITY;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "output constraint failed; ending the sequence"),
+        }
+    }
+
+    /// Masks end-of-generation, unless nothing else is left (a complete output constraint).
+    fn hold_eog(&self, logits: &mut [f32]) {
+        let is_eog = |i: usize| self.eog.contains(&to_u32(i));
+        let other = logits
+            .iter()
+            .enumerate()
+            .any(|(i, l)| l.is_finite() && !is_eog(i));
+        if other {
+            for &t in self.eog.iter() {
+                if let Some(l) = logits.get_mut(t as usize) {
+                    *l = f32::NEG_INFINITY;
+                }
+            }
+        }
     }
 
     fn apply_bias_and_penalties(&self, logits: &mut [f32]) {
@@ -313,6 +395,38 @@ pub(crate) fn logprobs(raw: &[f32], token: u32, k: usize) -> (f32, Vec<(u32, f32
 mod tests {
     use super::*;
 
+    fn no_eog() -> std::sync::Arc<[u32]> {
+        std::sync::Arc::from(Vec::new())
+    }
+
+    #[test]
+    fn min_tokens_holds_end_of_generation_back() {
+        let params = SamplingParams {
+            min_tokens: 2,
+            ..SamplingParams::greedy()
+        };
+        let mut s = Sampler::new(params, 1, 3, &[], None, std::sync::Arc::from(vec![2u32]));
+        let logits = [0.0, 1.0, 5.0];
+        assert_eq!(s.sample(&logits), 1);
+        s.accept(1);
+        assert_eq!(s.sample(&logits), 1);
+        s.accept(1);
+        assert_eq!(s.sample(&logits), 2, "free to end after two tokens");
+        // With nothing but end-of-generation left, it is drawn anyway.
+        let mut s = Sampler::new(
+            SamplingParams {
+                min_tokens: 5,
+                ..SamplingParams::greedy()
+            },
+            1,
+            2,
+            &[],
+            None,
+            std::sync::Arc::from(vec![1u32]),
+        );
+        assert_eq!(s.sample(&[f32::NEG_INFINITY, 0.0]), 1);
+    }
+
     fn params() -> SamplingParams {
         SamplingParams {
             temperature: 1.0,
@@ -342,7 +456,7 @@ mod tests {
 
     #[test]
     fn greedy_ignores_rng() {
-        let mut s = Sampler::new(SamplingParams::greedy(), 1, 4, &[]);
+        let mut s = Sampler::new(SamplingParams::greedy(), 1, 4, &[], None, no_eog());
         assert_eq!(s.sample(&[0.1, 0.9, 0.3, -1.0]), 1);
     }
 
@@ -439,7 +553,7 @@ mod tests {
             logit_bias: vec![(3, -10.0)],
             ..SamplingParams::default()
         };
-        let mut s = Sampler::new(p, 0, 4, &[0]);
+        let mut s = Sampler::new(p, 0, 4, &[0], None, no_eog());
         s.accept(1);
         s.accept(1);
         let mut l = vec![4.0, 3.0, -1.0, 10.0];
@@ -456,6 +570,8 @@ mod tests {
             0,
             2,
             &[1],
+            None,
+            no_eog(),
         );
         let mut l2 = vec![0.0, -1.5];
         s2.apply_bias_and_penalties(&mut l2);
@@ -467,7 +583,7 @@ mod tests {
     fn seeded_sampling_is_reproducible_and_follows_distribution() {
         let l = [0.0f32, 1.0f32.ln() + 1.0, -50.0];
         let draw = |seed| {
-            let mut s = Sampler::new(params(), seed, 3, &[]);
+            let mut s = Sampler::new(params(), seed, 3, &[], None, no_eog());
             (0..2000).map(|_| s.sample(&l)).collect::<Vec<_>>()
         };
         assert_eq!(draw(7), draw(7));

@@ -47,6 +47,8 @@ pub(crate) struct Request {
     pub(crate) submitted: Instant,
     /// Prompt tokens served from the prefix cache, set when the job starts.
     pub(crate) cached: Arc<AtomicU32>,
+    /// The compiled output constraint; each choice decodes with its own copy.
+    pub(crate) matcher: Option<llguidance::Matcher>,
 }
 
 /// Starts the scheduler thread; returns once its llama context exists.
@@ -140,7 +142,14 @@ struct Choice {
 
 impl Choice {
     /// Choice `index` of `req` on sequence `seq_id`, whose KV holds `n_past` prompt tokens.
-    fn new(req: &Request, index: u32, seq_id: i32, n_past: i32, n_vocab: usize) -> Self {
+    fn new(
+        req: &Request,
+        index: u32,
+        seq_id: i32,
+        n_past: i32,
+        n_vocab: usize,
+        eog: &Arc<[u32]>,
+    ) -> Self {
         let prompt_ids: Vec<u32> = req
             .prompt
             .iter()
@@ -154,6 +163,8 @@ impl Choice {
                 choice_seed(req.seed, index),
                 n_vocab,
                 &prompt_ids,
+                req.matcher.as_ref().map(llguidance::Matcher::deep_clone),
+                Arc::clone(eog),
             ),
             utf8: Utf8Buffer::default(),
             stop: StopMatcher::new(&req.job.stop),
@@ -289,7 +300,14 @@ impl Scheduler<'_> {
             } else {
                 0
             };
-            choices.push(Choice::new(&req, index, seq_id, n_past, n_vocab));
+            choices.push(Choice::new(
+                &req,
+                index,
+                seq_id,
+                n_past,
+                n_vocab,
+                &self.shared.eog_tokens,
+            ));
         }
         tracing::trace!(
             prompt_tokens = req.prompt.len(),
@@ -400,7 +418,9 @@ impl Scheduler<'_> {
         }
         let mut choices: Vec<Choice> = (0..req.job.n)
             .zip(&seqs)
-            .map(|(index, &seq_id)| Choice::new(&req, index, seq_id, 0, n_vocab))
+            .map(|(index, &seq_id)| {
+                Choice::new(&req, index, seq_id, 0, n_vocab, &self.shared.eog_tokens)
+            })
             .collect();
         let evaluated = match (chunks, &self.shared.mtmd, seqs.first()) {
             (Some(chunks), Some(mtmd), Some(&seq)) => {
@@ -682,7 +702,11 @@ fn on_token(
     freed: &mut Vec<i32>,
 ) {
     let tok = LlamaToken::new(i32::try_from(id).unwrap_or(0));
-    if !req.job.ignore_eos && shared.is_eog(tok) {
+    // A constrained choice ends at end-of-generation even with `ignore_eos`: its grammar
+    // allows nothing else once complete.
+    if c.sampler.constraint_failed()
+        || ((!req.job.ignore_eos || c.sampler.is_constrained()) && shared.is_eog(tok))
+    {
         finish(outbox, c, FinishReason::Stop, freed);
         return;
     }
@@ -725,7 +749,9 @@ fn on_token(
         }
         StopOutcome::Continue(t) => emit(outbox, c, t),
     }
-    if c.generated >= req.max_new {
+    if c.sampler.constraint_complete() {
+        finish(outbox, c, FinishReason::Stop, freed);
+    } else if c.generated >= req.max_new {
         finish(outbox, c, FinishReason::Length, freed);
     } else {
         c.next = Some(tok);

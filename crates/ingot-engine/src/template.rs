@@ -22,10 +22,14 @@ pub struct ChatTemplate {
     /// The template reads `content` as a list of typed parts (`[{"type": "text", ...}]`,
     /// as multimodal processors' templates such as SmolVLM's do) and drops plain strings.
     typed_content: bool,
+    /// The template shows the `tools` it is given (it has tool support).
+    shows_tools: bool,
 }
 
 /// Text of the probe message that tells plain-string templates from typed-part ones.
 const PROBE: &str = "ingot-template-probe-7c1d";
+/// Name of the probe tool that tells templates with tool support from those without.
+const PROBE_TOOL: &str = "ingot_probe_tool_5e2a";
 
 impl ChatTemplate {
     /// Compiles `source`.
@@ -47,6 +51,7 @@ impl ChatTemplate {
             bos_token: bos_token.to_owned(),
             eos_token: eos_token.to_owned(),
             typed_content: false,
+            shows_tools: false,
         };
         // Like llama.cpp's server: if a plain-string message does not come out but the same
         // text as one typed part does, messages are given to this template as typed parts.
@@ -61,7 +66,18 @@ impl ChatTemplate {
                 t.typed_content = false;
             }
         }
+        let tools = serde_json::json!([{"type": "function", "function": {
+            "name": PROBE_TOOL, "description": "probe", "parameters": {"type": "object", "properties": {}}}}]);
+        t.shows_tools = t
+            .render(&probe, Some(&tools), None)
+            .is_ok_and(|s| s.contains(PROBE_TOOL));
         Ok(t)
+    }
+
+    /// Whether the template shows the tools it is given.
+    #[must_use]
+    pub fn shows_tools(&self) -> bool {
+        self.shows_tools
     }
 
     /// Whether messages are given to the template as typed parts (see the field).

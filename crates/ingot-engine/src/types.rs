@@ -142,6 +142,9 @@ pub struct SamplingParams {
     pub frequency_penalty: f32,
     /// Added to the logit of each token id.
     pub logit_bias: Vec<(u32, f32)>,
+    /// End-of-generation tokens are not drawn before this many tokens were generated (NIM and
+    /// vLLM `min_tokens`; stop strings still apply). 0 = off.
+    pub min_tokens: u32,
     /// Per-sequence RNG seed: same seed ⇒ same output whatever else runs. `None` = random.
     pub seed: Option<u64>,
 }
@@ -157,6 +160,7 @@ impl Default for SamplingParams {
             presence_penalty: 0.0,
             frequency_penalty: 0.0,
             logit_bias: Vec::new(),
+            min_tokens: 0,
             seed: None,
         }
     }
@@ -195,6 +199,8 @@ pub struct ChatJob {
     pub template_kwargs: Option<serde_json::Value>,
     /// Keep generating through end-of-generation tokens (NIM/vLLM `ignore_eos`; benchmarks).
     pub ignore_eos: bool,
+    /// What the output must match (JSON Schema, regex, grammar, choices); `None` = free text.
+    pub constraint: Option<crate::grammar::Constraint>,
     /// Images for a model with a projector, in order: the rendered prompt must hold
     /// [`crate::MEDIA_MARKER`] once per image, where each image goes (put it in the message
     /// text). Without images the marker is plain text.
@@ -233,6 +239,7 @@ impl ChatJob {
             top_logprobs: None,
             template_kwargs: None,
             ignore_eos: false,
+            constraint: None,
             images: Vec::new(),
         }
     }

@@ -156,6 +156,10 @@ pub struct ChatCompletionRequest {
     /// NIM/vLLM guided decoding backend name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guided_decoding_backend: Option<String>,
+    /// vLLM's structured-output object (`json`, `choice`, `regex`, `grammar`, `json_object`),
+    /// the successor of the `guided_*` fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured_outputs: Option<StructuredOutputs>,
     /// Extra variables for the chat template, e.g. `{"enable_thinking":true}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat_template_kwargs: Option<Extra>,
@@ -212,6 +216,30 @@ pub struct NvExt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guided_decoding_backend: Option<String>,
     /// Other `nvext` fields.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// vLLM's `structured_outputs`: one of its fields constrains the output.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct StructuredOutputs {
+    /// A JSON schema (an object, or a JSON string holding one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<Value>,
+    /// One of these strings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<Vec<String>>,
+    /// A regular expression the whole output matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// A grammar (Lark syntax).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grammar: Option<String>,
+    /// Any JSON object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_object: Option<bool>,
+    /// Other fields (`structural_tag`, `disable_fallback`, …).
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -497,6 +525,31 @@ impl ChatCompletionRequest {
         self.guided_choice
             .as_deref()
             .or_else(|| self.nvext.as_ref().and_then(|n| n.guided_choice.as_deref()))
+    }
+
+    /// Guided regex, top level first, then `nvext`.
+    pub fn effective_guided_regex(&self) -> Option<&str> {
+        self.guided_regex
+            .as_deref()
+            .or_else(|| self.nvext.as_ref().and_then(|n| n.guided_regex.as_deref()))
+    }
+
+    /// Guided grammar, top level first, then `nvext`.
+    pub fn effective_guided_grammar(&self) -> Option<&str> {
+        self.guided_grammar.as_deref().or_else(|| {
+            self.nvext
+                .as_ref()
+                .and_then(|n| n.guided_grammar.as_deref())
+        })
+    }
+
+    /// Guided decoding backend, top level first, then `nvext`.
+    pub fn effective_guided_decoding_backend(&self) -> Option<&str> {
+        self.guided_decoding_backend.as_deref().or_else(|| {
+            self.nvext
+                .as_ref()
+                .and_then(|n| n.guided_decoding_backend.as_deref())
+        })
     }
 
     /// The stop sequences, empty when none.

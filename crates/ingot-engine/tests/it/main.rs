@@ -12,6 +12,7 @@
 
 mod batching;
 mod common;
+mod constrained;
 mod generation;
 mod prefix_cache;
 mod reference;

@@ -7,15 +7,15 @@ use std::collections::BTreeMap;
 use futures::StreamExt;
 use ingot_core::{Backend, BackendError, BackendFuture, ChatReply, ChunkStream, ModelKind, Reply};
 use ingot_engine::{ChatEngine, ChatEvent, ChatJob, EngineError, SamplingParams};
-use ingot_protocol::chat::{
-    ChatCompletionRequest, MessageContent, ResponseFormat, Role, ToolChoice,
-};
+use ingot_protocol::chat::{ChatCompletionRequest, MessageContent, Role, ToolChoice};
 use ingot_protocol::chat_response::{
     AssistantMessage, ChatChoice, ChatCompletionChunk, ChatCompletionResponse, ChoiceLogprobs,
     ChunkChoice, Delta, FinishReason, TokenLogprob, TopLogprob, Usage,
 };
 use ingot_protocol::error::StreamError;
 use ingot_vision::VisionEngine;
+
+use super::tool_calls::{Piece, Splitter, ToolUse};
 
 /// How a chat backend reads images and video.
 #[derive(Clone)]
@@ -41,8 +41,7 @@ impl LocalChat {
     }
 
     async fn complete(&self, req: ChatCompletionRequest) -> Result<ChatReply, BackendError> {
-        unsupported_fields(&req)?;
-        let job = match &self.sight {
+        let mut job = match &self.sight {
             Sight::Blind => to_job(&req)?,
             Sight::Ocr(vision) => to_job(&with_media_described(vision, &req).await?)?,
             Sight::Pixels(vision) => {
@@ -65,10 +64,14 @@ impl LocalChat {
                 job
             }
         };
-        let handle = if job.images.is_empty() {
+        let (constraint, tools) =
+            super::tool_calls::plan(&req, self.engine.tool_format(), job.constraint.take())?;
+        job.constraint = constraint;
+        let handle = if job.images.is_empty() && job.constraint.is_none() {
             self.engine.submit(job)
         } else {
-            // The projector's image preprocessing (resizing, normalising) runs in `submit`.
+            // The projector's image preprocessing (resizing, normalising) and the compiling of
+            // an output constraint run in `submit`.
             let engine = self.engine.clone();
             tokio::task::spawn_blocking(move || engine.submit(job))
                 .await
@@ -83,6 +86,8 @@ impl LocalChat {
             prompt_tokens: handle.prompt_tokens,
             cached: handle.cached_tokens_probe(),
             logprobs: req.logprobs == Some(true),
+            tools,
+            reasoning: self.engine.writes_reasoning(),
         };
         if req.is_stream() {
             Ok(Reply::Stream(ChunkStream {
@@ -106,62 +111,6 @@ impl Backend for LocalChat {
     fn chat(&self, req: ChatCompletionRequest) -> BackendFuture<'_, ChatReply> {
         Box::pin(self.complete(req))
     }
-}
-
-/// Fields the local engine cannot honour yet: a 422 naming the first one, never a silent
-/// free-text answer.
-fn unsupported_fields(req: &ChatCompletionRequest) -> Result<(), BackendError> {
-    let refuse = |field: &str, what: &str| {
-        Err(BackendError::invalid(
-            field,
-            format!("{what} (`{field}`) is not supported by the local chat engine"),
-        ))
-    };
-    let nv = req.nvext.as_ref();
-    let guided: [(&str, bool); 8] = [
-        ("guided_json", req.guided_json.is_some()),
-        ("guided_choice", req.guided_choice.is_some()),
-        ("guided_regex", req.guided_regex.is_some()),
-        ("guided_grammar", req.guided_grammar.is_some()),
-        (
-            "nvext.guided_json",
-            nv.is_some_and(|n| n.guided_json.is_some()),
-        ),
-        (
-            "nvext.guided_choice",
-            nv.is_some_and(|n| n.guided_choice.is_some()),
-        ),
-        (
-            "nvext.guided_regex",
-            nv.is_some_and(|n| n.guided_regex.is_some()),
-        ),
-        (
-            "nvext.guided_grammar",
-            nv.is_some_and(|n| n.guided_grammar.is_some()),
-        ),
-    ];
-    if let Some((field, _)) = guided.into_iter().find(|(_, set)| *set) {
-        return refuse(field, "guided decoding");
-    }
-    if matches!(
-        req.response_format,
-        Some(ResponseFormat::JsonObject) | Some(ResponseFormat::JsonSchema { .. })
-    ) {
-        return refuse("response_format", "constrained JSON output");
-    }
-    if req.min_tokens.is_some_and(|n| n > 0) {
-        return refuse("min_tokens", "a minimum output length");
-    }
-    // Tools are shown to the model through its template; whether it calls one is its
-    // choice, so only `auto` and `none` can be honoured.
-    if matches!(
-        req.tool_choice,
-        Some(ToolChoice::Mode(ref m)) if m == "required"
-    ) || matches!(req.tool_choice, Some(ToolChoice::Named(_)))
-    {
-        return refuse("tool_choice", "forcing a tool call");
-    }
-    Ok(())
 }
 
 /// The request with each image and video replaced by what the vision engine read and
@@ -218,6 +167,10 @@ fn engine_error(e: EngineError) -> BackendError {
         },
         EngineError::Template(_) => BackendError::invalid("messages", e.to_string()),
         EngineError::Invalid { param, .. } => BackendError::invalid(param, e.to_string()),
+        EngineError::Grammar { param, message } => BackendError::BadRequest {
+            message,
+            param: Some(param),
+        },
         EngineError::Load(_) | EngineError::Internal(_) => BackendError::Internal(e.to_string()),
     }
 }
@@ -273,6 +226,7 @@ fn to_job(req: &ChatCompletionRequest) -> Result<ChatJob, BackendError> {
         presence_penalty: req.presence_penalty.unwrap_or(0.0),
         frequency_penalty: req.frequency_penalty.unwrap_or(0.0),
         logit_bias,
+        min_tokens: req.min_tokens.unwrap_or(0),
         // Negative seeds are accepted and mapped one-to-one onto the u64 range.
         seed: req.seed.map(|s| s.cast_unsigned()),
     };
@@ -287,11 +241,17 @@ fn to_job(req: &ChatCompletionRequest) -> Result<ChatJob, BackendError> {
     job.stop = req.stop_sequences();
     job.n = req.n.unwrap_or(1);
     job.top_logprobs = (req.logprobs == Some(true)).then(|| req.top_logprobs.unwrap_or(0));
-    job.template_kwargs = req
-        .chat_template_kwargs
-        .as_ref()
-        .map(|m| serde_json::Value::Object(m.clone()));
+    let mut kwargs = req.chat_template_kwargs.clone();
+    // `reasoning_effort` reaches templates that read it (as `chat_template_kwargs` would).
+    if let Some(effort) = req.extra.get("reasoning_effort") {
+        kwargs
+            .get_or_insert_with(Default::default)
+            .entry("reasoning_effort")
+            .or_insert_with(|| effort.clone());
+    }
+    job.template_kwargs = kwargs.map(serde_json::Value::Object);
     job.ignore_eos = req.effective_ignore_eos();
+    job.constraint = super::constraint::of(req)?;
     Ok(job)
 }
 
@@ -312,6 +272,10 @@ struct Meta {
     /// Prompt tokens the engine reused from its prefix cache.
     cached: ingot_engine::CachedTokens,
     logprobs: bool,
+    /// Calls are read out of the text (the request has tools).
+    tools: Option<ToolUse>,
+    /// A leading `<think>` block is reasoning, not content.
+    reasoning: bool,
 }
 
 impl Meta {
@@ -411,20 +375,40 @@ async fn collect(
         model: meta.model,
         choices: choices
             .into_iter()
-            .map(|(index, c)| ChatChoice {
-                index,
-                message: AssistantMessage {
-                    role: Role::Assistant,
-                    content: Some(c.text),
-                    refusal: None,
-                    tool_calls: None,
-                    reasoning_content: None,
-                },
-                logprobs: meta.logprobs.then_some(ChoiceLogprobs {
-                    content: Some(c.logprobs),
-                    refusal: None,
-                }),
-                finish_reason: c.finish,
+            .map(|(index, c)| {
+                let (reasoning, text) = if meta.reasoning {
+                    super::reasoning::split(&c.text)
+                } else {
+                    (None, c.text)
+                };
+                let (content, calls) = match &meta.tools {
+                    Some(t) => t.format.parse(&text),
+                    None => (Some(text), Vec::new()),
+                };
+                let called = !calls.is_empty();
+                ChatChoice {
+                    index,
+                    message: AssistantMessage {
+                        role: Role::Assistant,
+                        content: if called {
+                            content
+                        } else {
+                            content.or(Some(String::new()))
+                        },
+                        refusal: None,
+                        tool_calls: called.then(|| super::tool_calls::to_wire(calls)),
+                        reasoning_content: reasoning,
+                    },
+                    logprobs: meta.logprobs.then_some(ChoiceLogprobs {
+                        content: Some(c.logprobs),
+                        refusal: None,
+                    }),
+                    finish_reason: if called {
+                        Some(FinishReason::ToolCalls)
+                    } else {
+                        c.finish
+                    },
+                }
             })
             .collect(),
         system_fingerprint: None,
@@ -432,22 +416,33 @@ async fn collect(
     })
 }
 
-/// The engine's events as chunks: a role chunk per choice, a chunk per text delta and per
-/// finish, then one usage chunk (`choices: []`); an engine failure is the last item.
+/// The engine's events as chunks: a role chunk per choice, a chunk per text delta (or
+/// tool-call piece) and per finish, then one usage chunk (`choices: []`); an engine failure
+/// is the last item.
 struct Chunker {
     meta: Meta,
     events: tokio::sync::mpsc::Receiver<ChatEvent>,
     finished: u32,
     completion_tokens: u32,
     done: bool,
+    /// Per choice, when the model reasons: reasoning split from the answer.
+    thinkers: BTreeMap<u32, super::reasoning::Splitter>,
+    /// Per choice, when the request has tools: text held while it may be a call.
+    splitters: BTreeMap<u32, Splitter>,
+    /// Logprobs of text not let out yet, per choice.
+    held: BTreeMap<u32, Vec<TokenLogprob>>,
+    pending: std::collections::VecDeque<ChatCompletionChunk>,
 }
 
 impl Chunker {
     async fn next(&mut self) -> Option<Result<ChatCompletionChunk, StreamError>> {
-        if self.done {
-            return None;
-        }
         loop {
+            if let Some(c) = self.pending.pop_front() {
+                return Some(Ok(c));
+            }
+            if self.done {
+                return None;
+            }
             let Some(ev) = self.events.recv().await else {
                 self.done = true;
                 if self.finished < self.meta.n {
@@ -460,27 +455,21 @@ impl Chunker {
                 let usage = self.meta.usage(self.completion_tokens);
                 return Some(Ok(self.meta.chunk(Vec::new(), Some(usage))));
             };
-            let choice = match ev {
+            match ev {
                 ChatEvent::Delta {
                     choice,
                     text,
                     logprobs: lp,
                 } => {
-                    if text.is_empty() && lp.is_empty() {
-                        continue;
+                    if self.meta.logprobs {
+                        self.held.entry(choice).or_default().extend(logprobs(lp));
                     }
-                    ChunkChoice {
-                        index: choice,
-                        delta: Delta {
-                            content: Some(text),
-                            ..Delta::default()
-                        },
-                        logprobs: self.meta.logprobs.then(|| ChoiceLogprobs {
-                            content: Some(logprobs(lp)),
-                            refusal: None,
-                        }),
-                        finish_reason: None,
-                    }
+                    let answer = self.reason(choice, text, false);
+                    let pieces = match self.splitters.get_mut(&choice) {
+                        Some(s) => s.push(&answer),
+                        None => vec![Piece::Content(answer)],
+                    };
+                    self.let_out(choice, pieces);
                 }
                 ChatEvent::Finished {
                     choice,
@@ -489,24 +478,109 @@ impl Chunker {
                 } => {
                     self.finished += 1;
                     self.completion_tokens += completion_tokens;
-                    ChunkChoice {
+                    let answer = self.reason(choice, String::new(), true);
+                    let (pieces, called) = match self.splitters.get_mut(&choice) {
+                        Some(s) => {
+                            let mut p = s.push(&answer);
+                            p.extend(s.finish());
+                            (p, s.calls > 0)
+                        }
+                        None => (vec![Piece::Content(answer)], false),
+                    };
+                    self.let_out(choice, pieces);
+                    let finish_reason = if called {
+                        FinishReason::ToolCalls
+                    } else {
+                        finish(reason)
+                    };
+                    let choice = ChunkChoice {
                         index: choice,
                         delta: Delta::default(),
                         logprobs: None,
-                        finish_reason: Some(finish(reason)),
-                    }
+                        finish_reason: Some(finish_reason),
+                    };
+                    self.pending.push_back(self.meta.chunk(vec![choice], None));
                 }
                 ChatEvent::Error(e) => {
                     tracing::error!("chat stream failed: {e}");
                     self.done = true;
+                    self.pending.clear();
                     return Some(Err(StreamError::new(
                         "the chat engine failed while generating",
                         "InternalServerError",
                         500,
                     )));
                 }
+            }
+        }
+    }
+
+    /// Queues reasoning chunks for a choice's new text (or its end); returns the answer text.
+    fn reason(&mut self, choice: u32, text: String, end: bool) -> String {
+        let Some(t) = self.thinkers.get_mut(&choice) else {
+            return text;
+        };
+        let mut parts = t.push(&text);
+        if end {
+            parts.extend(t.finish());
+        }
+        let mut answer = String::new();
+        for part in parts {
+            match part {
+                super::reasoning::Part::Answer(a) => answer.push_str(&a),
+                super::reasoning::Part::Reasoning(r) => {
+                    let c = ChunkChoice {
+                        index: choice,
+                        delta: Delta {
+                            reasoning_content: Some(r),
+                            ..Delta::default()
+                        },
+                        logprobs: None,
+                        finish_reason: None,
+                    };
+                    self.pending.push_back(self.meta.chunk(vec![c], None));
+                }
+            }
+        }
+        answer
+    }
+
+    /// Queues a chunk per piece of a choice; held logprobs go with the first text piece.
+    fn let_out(&mut self, choice: u32, pieces: Vec<Piece>) {
+        for piece in pieces {
+            let delta = match piece {
+                Piece::Content(text) if text.is_empty() => continue,
+                Piece::Content(text) => Delta {
+                    content: Some(text),
+                    ..Delta::default()
+                },
+                Piece::Calls(calls) => {
+                    for call in calls {
+                        let c = ChunkChoice {
+                            index: choice,
+                            delta: Delta {
+                                tool_calls: Some(vec![call]),
+                                ..Delta::default()
+                            },
+                            logprobs: None,
+                            finish_reason: None,
+                        };
+                        self.pending.push_back(self.meta.chunk(vec![c], None));
+                    }
+                    continue;
+                }
             };
-            return Some(Ok(self.meta.chunk(vec![choice], None)));
+            let logprobs = self.meta.logprobs.then(|| ChoiceLogprobs {
+                content: Some(self.held.remove(&choice).unwrap_or_default()),
+                refusal: None,
+            });
+            let c = ChunkChoice {
+                index: choice,
+                delta,
+                logprobs,
+                finish_reason: None,
+            };
+            self.pending.push_back(self.meta.chunk(vec![c], None));
         }
     }
 }
@@ -532,12 +606,27 @@ fn chunks(
             ))
         })
         .collect();
+    let thinkers = if meta.reasoning {
+        (0..meta.n)
+            .map(|i| (i, super::reasoning::Splitter::new()))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let splitters = match &meta.tools {
+        Some(t) => (0..meta.n).map(|i| (i, Splitter::new(t.format))).collect(),
+        None => BTreeMap::new(),
+    };
     let chunker = Chunker {
         meta,
         events,
         finished: 0,
         completion_tokens: 0,
         done: false,
+        thinkers,
+        splitters,
+        held: BTreeMap::new(),
+        pending: std::collections::VecDeque::new(),
     };
     let rest = futures::stream::unfold(chunker, |mut c| async move {
         c.next().await.map(|item| (item, c))
@@ -548,53 +637,6 @@ fn chunks(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn req(v: serde_json::Value) -> ChatCompletionRequest {
-        let mut base = serde_json::json!({
-            "model": "m", "messages": [{"role": "user", "content": "hi"}]
-        });
-        if let (Some(b), Some(extra)) = (base.as_object_mut(), v.as_object()) {
-            b.extend(extra.clone());
-        }
-        serde_json::from_value(base).unwrap()
-    }
-
-    #[test]
-    fn fields_the_engine_cannot_honour_are_named() {
-        for (body, field) in [
-            (serde_json::json!({"guided_regex": "a+"}), "guided_regex"),
-            (
-                serde_json::json!({"nvext": {"guided_regex": "a+"}}),
-                "nvext.guided_regex",
-            ),
-            (
-                serde_json::json!({"nvext": {"guided_choice": ["a"]}}),
-                "nvext.guided_choice",
-            ),
-            (serde_json::json!({"guided_json": {}}), "guided_json"),
-            (
-                serde_json::json!({"response_format": {"type": "json_object"}}),
-                "response_format",
-            ),
-            (serde_json::json!({"min_tokens": 5}), "min_tokens"),
-            (
-                serde_json::json!({"tool_choice": "required"}),
-                "tool_choice",
-            ),
-        ] {
-            match unsupported_fields(&req(body.clone())) {
-                Err(BackendError::Invalid { param, .. }) => assert_eq!(param, field, "{body}"),
-                other => panic!("{body}: {other:?}"),
-            }
-        }
-        for ok in [
-            serde_json::json!({"response_format": {"type": "text"}}),
-            serde_json::json!({"min_tokens": 0, "tool_choice": "auto"}),
-            serde_json::json!({"nvext": {"top_k": 5}}),
-        ] {
-            assert!(unsupported_fields(&req(ok.clone())).is_ok(), "{ok}");
-        }
-    }
 
     #[test]
     fn engine_validation_errors_keep_their_field() {

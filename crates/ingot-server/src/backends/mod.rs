@@ -3,14 +3,17 @@
 //!
 //! # Layout
 //! - [`chat`]: a local GGUF chat model, for text ids and (with the vision intake in front)
-//!   vision-chat ids.
+//!   vision-chat ids; `constraint` reads the output constraint a request asks for.
 //! - [`embed`]: a local embedding model.
 //! - [`gen3d`]: the local 3D preview engine.
 //! - [`upstream`]: upstream routes and [`upstream::Fallback`].
 
 pub mod chat;
+mod constraint;
 pub mod embed;
 pub mod gen3d;
+mod reasoning;
+mod tool_calls;
 pub mod upstream;
 
 use ingot_core::{

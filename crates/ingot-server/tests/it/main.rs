@@ -14,4 +14,5 @@ mod keys;
 mod openapi;
 mod proxy;
 mod registry;
+mod structured;
 mod vlm;
