@@ -89,6 +89,10 @@ pub struct ModelConfig {
     /// chat: requests that may wait (default: `[chat] queue_capacity`).
     #[serde(default)]
     pub queue_capacity: Option<usize>,
+    /// chat, vision-chat: a Jinja chat template file used instead of the GGUF's own
+    /// (relative to `model_dir` or absolute), for a file without one or with a broken one.
+    #[serde(default)]
+    pub chat_template: Option<PathBuf>,
 }
 
 /// The kind of a `[[models]]` entry.

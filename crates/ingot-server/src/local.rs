@@ -39,6 +39,8 @@ pub struct ChatSpec {
     pub settings: ChatConfig,
     /// Most tokens one image may become (0: the projector's default).
     pub image_max_tokens: u32,
+    /// A chat template file overriding the GGUF's.
+    pub chat_template: Option<PathBuf>,
 }
 
 /// Which embedding architecture a folder holds.
@@ -119,6 +121,7 @@ pub fn plan(cfg: &Config) -> Plan {
             vision_ids,
             settings: cfg.chat.clone(),
             image_max_tokens: cfg.vision.image_max_tokens,
+            chat_template: None,
         };
         let vision_ids = |serve: bool| if serve { ids(VISION_IDS) } else { Vec::new() };
         let single = cfg.chat.model != ChatConfig::default().model || cfg.vision.mmproj.is_some();
@@ -233,6 +236,7 @@ fn chat_specs(cfg: &Config, entries: &[&ModelConfig]) -> Vec<ChatSpec> {
                     vision_ids: Vec::new(),
                     settings,
                     image_max_tokens: cfg.vision.image_max_tokens,
+                    chat_template: m.chat_template.clone(),
                 });
                 let Some(s) = out.last_mut() else { continue };
                 s
@@ -452,6 +456,13 @@ fn load_chat_engine(
         c.image_max_tokens = (spec.image_max_tokens > 0).then_some(spec.image_max_tokens);
     }
     c.mmproj_path = mmproj.map(|p| cfg.model_path(p));
+    if let Some(t) = &spec.chat_template {
+        let t = cfg.model_path(t);
+        c.chat_template = Some(
+            std::fs::read_to_string(&t)
+                .map_err(|e| format!("chat template {}: {e}", t.display()))?,
+        );
+    }
     ChatEngine::load(c).map_err(|e| e.to_string())
 }
 

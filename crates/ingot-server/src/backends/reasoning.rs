@@ -45,6 +45,8 @@ pub(crate) struct Splitter {
     buf: String,
     /// Whitespace after `</think>` is dropped up to the first answer text.
     answer_started: bool,
+    /// Whitespace after `<think>` is dropped up to the first reasoning text.
+    reasoning_started: bool,
 }
 
 impl Splitter {
@@ -53,6 +55,7 @@ impl Splitter {
             state: State::Undecided,
             buf: String::new(),
             answer_started: false,
+            reasoning_started: false,
         }
     }
 
@@ -74,6 +77,12 @@ impl Splitter {
                     }
                 }
                 State::Thinking => {
+                    if !self.reasoning_started {
+                        // Whitespace after `<think>` is not part of the reasoning.
+                        let lead = self.buf.len() - self.buf.trim_start().len();
+                        self.buf.drain(..lead);
+                        self.reasoning_started = !self.buf.is_empty();
+                    }
                     if let Some(end) = self.buf.find(CLOSE) {
                         let reasoning = self.buf[..end].trim_end().to_owned();
                         if !reasoning.is_empty() {
@@ -82,9 +91,11 @@ impl Splitter {
                         self.buf = self.buf[end + CLOSE.len()..].to_owned();
                         self.state = State::Answer;
                     } else {
-                        // Keep what could be the start of `</think>`.
+                        // Keep what could be the start of `</think>`, and trailing whitespace
+                        // (dropped if the block ends there).
                         let keep = partial_suffix(&self.buf, CLOSE);
-                        let cut = self.buf.len() - keep;
+                        let body = &self.buf[..self.buf.len() - keep];
+                        let cut = body.trim_end().len();
                         if cut > 0 {
                             out.push(Part::Reasoning(self.buf[..cut].to_owned()));
                             self.buf.drain(..cut);
@@ -111,7 +122,14 @@ impl Splitter {
         let rest = std::mem::take(&mut self.buf);
         match self.state {
             _ if rest.is_empty() => Vec::new(),
-            State::Thinking => vec![Part::Reasoning(rest)],
+            State::Thinking => {
+                let rest = rest.trim();
+                if rest.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Part::Reasoning(rest.to_owned())]
+                }
+            }
             State::Undecided | State::Answer => vec![Part::Answer(rest)],
         }
     }
@@ -150,13 +168,7 @@ mod tests {
         let mut s = Splitter::new();
         let mut parts = Vec::new();
         for t in [
-            "<th",
-            "ink>",
-            "I should",
-            " add.</th",
-            "ink>",
-            "\n\nFo",
-            "ur.",
+            "<th", "ink>", "\n", "I should", " add.\n", "</th", "ink>", "\n\nFo", "ur.",
         ] {
             parts.extend(s.push(t));
         }

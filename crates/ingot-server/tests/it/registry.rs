@@ -151,6 +151,7 @@ async fn a_model_that_fails_to_load_leaves_the_others_serving() {
         ctx_per_slot: None,
         max_slots: None,
         queue_capacity: None,
+        chat_template: None,
     };
     c.models = vec![
         entry(

@@ -198,3 +198,124 @@ async fn tool_choice_errors_name_the_field() {
         assert_eq!(v["error"]["param"], field, "{v}");
     }
 }
+
+/// A request sent to llama-server directly and through ingot (an id routed to it): the
+/// structured-output and tool fields reach it unchanged and its answer comes back unchanged.
+#[tokio::test]
+async fn constraints_and_tools_pass_through_an_upstream_unchanged() {
+    if !have_models() {
+        return;
+    }
+    let Some(peer) = ingot_test_support::llama_server::start(
+        &ingot_test_support::chat_model_path(),
+        &["--jinja", "-c", "2048"],
+    )
+    .await
+    else {
+        return;
+    };
+    let mut c = bare_config();
+    c.upstreams = vec![ingot_server::config::UpstreamConfig {
+        name: "llama".into(),
+        base_url: peer.base_url.clone(),
+        models: vec![SMALL.into()],
+        ..ingot_server::config::UpstreamConfig::default()
+    }];
+    let s = spawn(c, false).await;
+    let schema =
+        json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]});
+    let bodies = [
+        json!({"model": SMALL, "max_tokens": 40, "temperature": 0,
+            "messages": [{"role": "user", "content": "A number, as JSON."}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}}}),
+        json!({"model": SMALL, "max_tokens": 80, "temperature": 0,
+            "messages": [{"role": "user", "content": "Weather in Paris?"}],
+            "tools": weather_tools(), "tool_choice": "required"}),
+    ];
+    for body in bodies {
+        let direct: Value = http()
+            .post(format!("{}/chat/completions", peer.base_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let r = http()
+            .post(format!("{}/v1/chat/completions", s.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["x-ingot-upstream"], "llama");
+        let routed: Value = r.json().await.unwrap();
+        let strip = |v: &Value| {
+            let mut m = v["choices"][0]["message"].clone();
+            for call in m["tool_calls"].as_array_mut().into_iter().flatten() {
+                call["id"] = Value::Null; // fresh per answer
+            }
+            // Token counts; `cached_tokens` differs, the second request met llama-server's cache.
+            let u = &v["usage"];
+            let counts = (u["prompt_tokens"].clone(), u["completion_tokens"].clone());
+            (m, v["choices"][0]["finish_reason"].clone(), counts)
+        };
+        assert_eq!(strip(&routed), strip(&direct), "{body}");
+    }
+}
+
+/// A model whose template knows `<think>` blocks (here SmolLM2 with such a template, and a
+/// grammar that makes it write one): the block goes to `reasoning_content`.
+#[tokio::test]
+async fn think_blocks_become_reasoning_content() {
+    if !have_models() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ingot-think-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let template = dir.join("think.jinja");
+    std::fs::write(
+        &template,
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\
+         {% if add_generation_prompt %}<|im_start|>assistant\n\
+         {% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>\n\n{% endif %}{% endif %}",
+    )
+    .unwrap();
+    let mut c = pack();
+    c.models = vec![ingot_server::config::ModelConfig {
+        id: "thinker".into(),
+        kind: ingot_server::config::LocalKind::Chat,
+        file: "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf".into(),
+        mmproj: None,
+        serves: vec!["deepseek-ai/deepseek-r1".into()],
+        format: None,
+        ctx_per_slot: None,
+        max_slots: None,
+        queue_capacity: None,
+        chat_template: Some(template),
+    }];
+    c.validate().unwrap();
+    let s = spawn(c, true).await;
+    let body = json!({"model": "deepseek-ai/deepseek-r1", "max_tokens": 60, "temperature": 1.0,
+        "seed": 5, "messages": [{"role": "user", "content": "Is water wet?"}],
+        "guided_regex": "<think>\n[a-z ]{3,30}\n</think>\n\n[A-Z][a-z ]{2,20}\\."});
+    let (status, v) = post(&s.base, body.clone()).await;
+    assert_eq!(status, 200, "{v}");
+    let m = &v["choices"][0]["message"];
+    let reasoning = m["reasoning_content"].as_str().unwrap();
+    let content = m["content"].as_str().unwrap();
+    assert!(
+        !reasoning.is_empty() && !reasoning.contains("think>"),
+        "{v}"
+    );
+    assert!(content.ends_with('.') && !content.contains("think"), "{v}");
+    let chunks = stream(&s.base, body).await;
+    let field = |k: &str| -> String {
+        chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"][k].as_str())
+            .collect()
+    };
+    assert_eq!(field("reasoning_content"), reasoning);
+    assert_eq!(field("content"), content);
+}
