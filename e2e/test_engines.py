@@ -81,10 +81,12 @@ def test_openai_embeddings_base64_equals_float(client):
     assert d.usage.prompt_tokens == d.usage.total_tokens > 0
 
 
-def test_asymmetric_model_requires_input_type(client):
-    with pytest.raises(openai.BadRequestError) as e:
-        client.embeddings.create(model="nvidia/nv-embed-v1", input=["x"])
-    assert "input_type" in e.value.message
+def test_nv_embed_takes_an_absent_input_type_as_query(client):
+    # The reference sends none for nvidia/nv-embed-v1 (NIM 2.x makes it optional).
+    plain = client.embeddings.create(model="nvidia/nv-embed-v1", input=["x"]).data[0].embedding
+    query = client.embeddings.create(model="nvidia/nv-embed-v1", input=["x"],
+                                     extra_body={"input_type": "query"}).data[0].embedding
+    assert plain == query
     r = client.embeddings.create(model="nvidia/nv-embed-v1-passage", input=["x"])
     assert len(r.data) == 1
 

@@ -45,11 +45,25 @@ impl ModelKind {
 /// Whether an embedding model distinguishes queries from passages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmbedSymmetry {
-    /// `input_type` is required (NIM answers 400 without it).
+    /// `input_type` (`query` or `passage`) matters; whether it may be left out depends on
+    /// the id ([`INPUT_TYPE_REQUIRED`]).
     Asymmetric,
-    /// `input_type` is optional.
+    /// `input_type` makes no difference.
     Symmetric,
 }
+
+/// Ids whose hosted NIM refuses a request without `input_type` (400): NVIDIA's QA
+/// retrievers. Served locally (through `[[models]]`), they refuse it too, so code written
+/// against ingot behaves the same on NIM. Other asymmetric ids (`nvidia/nv-embed-v1`, as the
+/// reference sends it) take an absent `input_type` as `query`.
+pub const INPUT_TYPE_REQUIRED: &[&str] = &[
+    "nvidia/nv-embedqa-e5-v5",
+    "nvidia/nv-embedqa-mistral-7b-v2",
+    "nvidia/llama-3.2-nv-embedqa-1b-v1",
+    "nvidia/llama-3.2-nv-embedqa-1b-v2",
+    "nvidia/llama-3.2-nemoretriever-300m-embed-v1",
+    "snowflake/arctic-embed-l",
+];
 
 /// What answers requests for an id.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,4 +19,4 @@ pub use backend::{
     NoChunks, RawBody, Reply, TrellisReply, UpstreamFailure, Upstreamed,
 };
 
-pub use catalog::{Catalog, CatalogEntry, EmbedSymmetry, ModelKind, Served};
+pub use catalog::{Catalog, CatalogEntry, EmbedSymmetry, INPUT_TYPE_REQUIRED, ModelKind, Served};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ingot_core::catalog::{CHAT_IDS, EMBEDDING_IDS, VISION_IDS};
-use ingot_core::{Backend, EmbedSymmetry, ModelKind};
+use ingot_core::{Backend, EmbedSymmetry, INPUT_TYPE_REQUIRED, ModelKind};
 use ingot_embed::{Embedder, EmbedderConfig};
 use ingot_engine::{ChatEngine, ChatEngineConfig};
 
@@ -491,12 +491,10 @@ fn load_embed(cfg: &Config, spec: &EmbedSpec) -> LocalModel {
         Ok(engine) => {
             let info = engine.info().clone();
             tracing::info!(model = %info.name, dims = info.dims, "embedding model loaded");
-            let asymmetric: BTreeSet<String> = EMBEDDING_IDS
+            let asymmetric: BTreeSet<String> = INPUT_TYPE_REQUIRED
                 .iter()
-                .filter(|(id, sym)| {
-                    *sym == EmbedSymmetry::Asymmetric && spec.serves.iter().any(|s| s == id)
-                })
-                .map(|(id, _)| (*id).to_owned())
+                .filter(|id| spec.serves.iter().any(|s| s == *id))
+                .map(|id| (*id).to_owned())
                 .collect();
             let backend: Arc<dyn Backend> = Arc::new(LocalEmbed::new(engine, asymmetric));
             let name = spec.name.clone().unwrap_or(info.name);

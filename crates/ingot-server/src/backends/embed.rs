@@ -12,7 +12,8 @@ use ingot_protocol::embeddings::{
 /// A local embedding model.
 pub struct LocalEmbed {
     engine: Embedder,
-    /// Ids whose contract requires `input_type` (NIM answers 400 without it).
+    /// Ids whose contract requires `input_type` (NIM answers 400 without it); the others take
+    /// an absent one as `query`.
     asymmetric: BTreeSet<String>,
 }
 

@@ -268,3 +268,50 @@ async fn an_incoming_request_id_is_kept() {
         .unwrap();
     assert_ne!(r.headers()["x-request-id"], "bad id with spaces");
 }
+
+#[tokio::test]
+async fn input_type_is_required_only_where_nim_requires_it() {
+    if !have_models() {
+        return;
+    }
+    let mut c = bare_config();
+    c.model_dir = model_dir();
+    c.embeddings.enabled = true;
+    c.models = vec![ingot_server::config::ModelConfig {
+        id: "sentence-transformers/all-MiniLM-L6-v2".into(),
+        kind: ingot_server::config::LocalKind::Embedding,
+        file: "all-minilm-l6-v2".into(),
+        mmproj: None,
+        serves: vec![
+            "nvidia/nv-embed-v1".into(),
+            "nvidia/nv-embedqa-e5-v5".into(),
+        ],
+        format: None,
+        ctx_per_slot: None,
+        max_slots: None,
+        queue_capacity: None,
+        chat_template: None,
+    }];
+    c.validate().unwrap();
+    let s = spawn(c, true).await;
+    let url = format!("{}/v1/embeddings", s.base);
+    let (status, v) = post(
+        url.clone(),
+        json!({"model": "nvidia/nv-embed-v1", "input": ["hi"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = post(
+        url.clone(),
+        json!({"model": "nvidia/nv-embedqa-e5-v5", "input": ["hi"]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["param"], "input_type");
+    let (status, v) = post(
+        url,
+        json!({"model": "nvidia/nv-embedqa-e5-v5", "input": ["hi"], "input_type": "passage"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+}
