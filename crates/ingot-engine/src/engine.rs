@@ -218,7 +218,19 @@ impl ChatEngine {
             Some(path) => Some(std::sync::Mutex::new(load_projector(path, &model, &cfg)?)),
             None => None,
         };
+        // K and V, f16, per layer, for every cell; grouped-query attention shares heads.
+        let head_dim =
+            u64::try_from(model.n_embd()).unwrap_or(0) / u64::from(model.n_head().max(1));
+        let kv_cache_bytes = 2
+            * 2
+            * u64::from(model.n_layer())
+            * u64::from(cfg.max_slots)
+            * u64::from(cfg.ctx_per_slot)
+            * head_dim
+            * u64::from(model.n_head_kv());
         let info = ModelInfo {
+            weights_bytes: model.size(),
+            kv_cache_bytes,
             name,
             n_ctx_train: model.n_ctx_train(),
             ctx_per_slot: cfg.ctx_per_slot,

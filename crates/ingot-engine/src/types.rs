@@ -89,6 +89,10 @@ pub struct ModelInfo {
     pub path: PathBuf,
     /// File name of the multimodal projector, when one is loaded (the engine takes images).
     pub projector: Option<String>,
+    /// Bytes of the model's tensors.
+    pub weights_bytes: u64,
+    /// Bytes of the KV cache (f16 keys and values for `max_slots × ctx_per_slot` cells).
+    pub kv_cache_bytes: u64,
 }
 
 /// One chat message, already flattened to text by the caller.

@@ -36,6 +36,7 @@ pub mod models;
 mod num;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod retry;
 pub mod trellis;
 
 /// A JSON object of fields this crate does not model; kept so they round-trip.

@@ -1,10 +1,12 @@
 //! Retry decisions: which answers are retried on the same upstream, which fail over to the
-//! next one, which go back to the client; and how long to wait.
+//! next one, which go back to the client; and how long to wait (the policy shared with the
+//! client SDK, [`ingot_protocol::retry`]).
 
 use std::time::{Duration, SystemTime};
 
-/// Longest backoff between two attempts.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
+use ingot_protocol::retry::{self as policy, Hint};
+
+pub use ingot_protocol::retry::{MAX_BACKOFF, jitter};
 
 /// Longest `Retry-After` honoured inside a request. A longer one moves on to the next
 /// upstream at once: holding a client for minutes helps nobody.
@@ -29,7 +31,7 @@ pub enum Decision {
 pub fn decide(status: u16) -> Decision {
     match status {
         200..=299 => Decision::Success,
-        408 | 409 | 429 | 500..=599 => Decision::Retry,
+        s if policy::is_retryable(s) => Decision::Retry,
         401 | 403 => Decision::FailOver,
         400..=499 => Decision::PassThrough,
         _ => Decision::FailOver,
@@ -43,58 +45,28 @@ pub fn is_transient_status(status: u16) -> bool {
 }
 
 /// Backoff before retry number `retry` (1-based): `base · 2^(retry-1)`, at most
-/// [`MAX_BACKOFF`], plus up to 25 % jitter (`jitter` in `[0, 1)`).
+/// [`MAX_BACKOFF`], times a jitter factor in `(0.75, 1]` (`jitter` in `[0, 1)`).
 pub fn backoff(base: Duration, retry: u32, jitter: f64) -> Duration {
-    let exp = base.saturating_mul(1u32 << retry.saturating_sub(1).min(16));
-    let d = exp.min(MAX_BACKOFF);
-    d + d.mul_f64(jitter.clamp(0.0, 1.0) * 0.25)
+    policy::backoff(base, retry.saturating_sub(1), jitter)
 }
 
 /// The wait an upstream asks for: `retry-after-ms`, else `Retry-After` in seconds or as an
 /// HTTP date. `None` when absent or unparsable.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let get = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
-        && ms.is_finite()
-        && ms >= 0.0
-    {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
-    }
-    let v = get("retry-after")?;
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
-    }
-    let at = httpdate::parse_http_date(v).ok()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
+    policy::server_delay(
+        |name| headers.get(name).and_then(|v| v.to_str().ok()),
+        SystemTime::now(),
     )
 }
 
-/// The wait before the next attempt, or `None` when the upstream asks for longer than
-/// [`MAX_RETRY_AFTER`] (fail over instead).
+/// The wait before the next attempt (the upstream's own when it asks for one, else the
+/// backoff), or `None` when it asks for longer than [`MAX_RETRY_AFTER`] (fail over instead).
 pub fn wait(base: Duration, retry: u32, hint: Option<Duration>, jitter: f64) -> Option<Duration> {
-    match hint {
-        Some(h) if h > MAX_RETRY_AFTER => None,
-        Some(h) => Some(h),
-        None => Some(backoff(base, retry, jitter)),
+    match policy::hint(hint, MAX_RETRY_AFTER) {
+        Hint::Wait(d) => Some(d),
+        Hint::Backoff => Some(backoff(base, retry, jitter)),
+        Hint::TooLong(_) => None,
     }
-}
-
-/// A number in `[0, 1)` that differs between calls, for jitter (no RNG dependency).
-pub fn jitter() -> f64 {
-    use std::hash::BuildHasher;
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let h = std::collections::hash_map::RandomState::new().hash_one(nanos);
-    (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
@@ -126,7 +98,7 @@ mod tests {
         assert_eq!(backoff(b, 2, 0.0), Duration::from_millis(200));
         assert_eq!(backoff(b, 3, 0.0), Duration::from_millis(400));
         assert_eq!(backoff(b, 30, 0.0), MAX_BACKOFF);
-        assert_eq!(backoff(b, 1, 0.5), Duration::from_micros(112_500));
+        assert_eq!(backoff(b, 1, 0.5), Duration::from_micros(87_500));
         let j = jitter();
         assert!((0.0..1.0).contains(&j));
     }
@@ -155,5 +127,10 @@ mod tests {
         );
         assert_eq!(wait(b, 1, Some(Duration::from_secs(60)), 0.0), None);
         assert_eq!(wait(b, 2, None, 0.0), Some(Duration::from_millis(200)));
+        // `Retry-After: 0` is no hint: the backoff applies, as in the client.
+        assert_eq!(
+            wait(b, 1, Some(Duration::ZERO), 0.0),
+            Some(Duration::from_millis(100))
+        );
     }
 }

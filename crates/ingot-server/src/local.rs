@@ -394,11 +394,11 @@ fn load_chat(
         }
     };
     let info = engine.info().clone();
-    let weights_mib = std::fs::metadata(&info.path).map_or(0, |m| m.len() >> 20);
     tracing::info!(
         model = %spec.name,
         file = %info.path.display(),
-        weights_mib,
+        weights_mib = info.weights_bytes >> 20,
+        kv_cache_mib = info.kv_cache_bytes >> 20,
         kv_cells = info.max_slots * info.ctx_per_slot,
         slots = info.max_slots,
         ctx_per_slot = info.ctx_per_slot,
