@@ -314,9 +314,7 @@ pub async fn load_all(state: AppState) {
             .chat
             .iter()
             .any(|s| s.mmproj.is_none() && !s.vision_ids.is_empty());
-        tokio::task::spawn_blocking(move || vision_engine(&cfg, ocr))
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()))
+        vision_engine(&cfg, ocr).await
     } else {
         Err("the vision engine is disabled".to_owned())
     };
@@ -348,11 +346,11 @@ pub async fn load_all(state: AppState) {
     }
 }
 
-fn vision_engine(cfg: &Config, ocr: bool) -> Result<ingot_vision::VisionEngine, String> {
+async fn vision_engine(cfg: &Config, ocr: bool) -> Result<ingot_vision::VisionEngine, String> {
     let engine = cfg
         .vision_config()
         .and_then(|c| ingot_vision::VisionEngine::new(c).map_err(|e| e.to_string()))?;
-    let tools = engine.check_tools();
+    let tools = engine.check_tools().await;
     if let Err(e) = &tools.ffmpeg {
         tracing::warn!("video understanding unavailable: {e}");
     }

@@ -124,20 +124,31 @@ fn without_marker(m: &ChatMessage, marker: &str) -> ChatMessage {
     m
 }
 
-/// One image of bytes: decode, measure, OCR. Blocking.
+/// One image of bytes: decode, measure, OCR (decoding and measuring on the blocking pool,
+/// Tesseract as a subprocess that ends with the returned future).
 ///
 /// # Errors
 /// [`VisionError::Input`] (at `loc`) for undecodable or oversized data,
 /// [`VisionError::Tool`] when Tesseract is missing or fails.
-pub fn analyze_image_bytes(
-    bytes: &[u8],
+pub async fn analyze_image_bytes(
+    bytes: Vec<u8>,
     detail: Detail,
     limits: &DecodeLimits,
     ocr_config: &OcrConfig,
     loc: &Loc,
 ) -> Result<ImageReport, VisionError> {
-    let img = decode_at(bytes, limits, loc)?;
-    Ok(analyze_pixels(&img.rgb, detail, ocr_config)?)
+    let (limits, cfg, at) = (*limits, ocr_config.clone(), loc.clone());
+    let (facts, input) = tokio::task::spawn_blocking(move || {
+        let img = decode_at(&bytes, &limits, &at)?;
+        let facts = crate::facts::measure(&img.rgb);
+        let input = ocr::prepare_input(&img.rgb, detail, &cfg)?;
+        Ok::<_, VisionError>((facts, input))
+    })
+    .await
+    .map_err(|e| VisionError::Internal(e.to_string()))??;
+    let ocr = ocr::read(input, ocr_config).await?;
+    let kind = facts.kind(&ocr);
+    Ok(ImageReport { facts, ocr, kind })
 }
 
 /// Decodes an image, a failure being the input error of the media at `loc`.
@@ -154,17 +165,23 @@ fn sample_error(e: SampleError, loc: &Loc) -> VisionError {
     }
 }
 
-/// Measures and OCRs decoded pixels. Blocking.
+/// Measures and OCRs decoded pixels (measuring on the blocking pool).
 ///
 /// # Errors
 /// Tesseract is missing, times out or fails.
-pub fn analyze_pixels(
-    rgb: &RgbImage,
+pub async fn analyze_pixels(
+    rgb: RgbImage,
     detail: Detail,
     ocr_config: &OcrConfig,
 ) -> Result<ImageReport, ToolError> {
-    let facts = crate::facts::measure(rgb);
-    let ocr = ocr::ocr(rgb, detail, ocr_config)?;
+    let cfg = ocr_config.clone();
+    let (facts, input) = tokio::task::spawn_blocking(move || {
+        let facts = crate::facts::measure(&rgb);
+        ocr::prepare_input(&rgb, detail, &cfg).map(|input| (facts, input))
+    })
+    .await
+    .map_err(|e| ToolError::Io(format!("image analysis failed: {e}")))??;
+    let ocr = ocr::read(input, ocr_config).await?;
     let kind = facts.kind(&ocr);
     Ok(ImageReport { facts, ocr, kind })
 }
@@ -196,11 +213,11 @@ impl VisionEngine {
         &self.config
     }
 
-    /// Runs the tools' `--version` (blocking; call at startup, e.g. in `spawn_blocking`).
-    pub fn check_tools(&self) -> ToolStatus {
+    /// Runs the tools' `--version`.
+    pub async fn check_tools(&self) -> ToolStatus {
         ToolStatus {
-            tesseract: ocr::tesseract_version(&self.config.ocr),
-            ffmpeg: video::ffmpeg_version(&self.config.video),
+            tesseract: ocr::tesseract_version(&self.config.ocr).await,
+            ffmpeg: video::ffmpeg_version(&self.config.video).await,
         }
     }
 
@@ -308,14 +325,20 @@ impl VisionEngine {
         let bytes = self.bytes_of(source, kind, &loc).await?;
         let _permit = self.permit().await?;
         let cfg = Arc::clone(&self.config);
-        tokio::task::spawn_blocking(move || match kind {
-            MediaKind::Image => {
+        let sampled = match kind {
+            MediaKind::Image => None,
+            MediaKind::Video => Some(
+                video::sample_frames(&bytes, &cfg.video)
+                    .await
+                    .map_err(|e| sample_error(e, &loc))?,
+            ),
+        };
+        tokio::task::spawn_blocking(move || match sampled {
+            None => {
                 let img = decode_at(&bytes, &cfg.decode, &loc)?;
                 Ok((marker, vec![fit_for_detail(img.rgb, detail)]))
             }
-            MediaKind::Video => {
-                let (info, frames) =
-                    video::sample_frames(&bytes, &cfg.video).map_err(|e| sample_error(e, &loc))?;
+            Some((info, frames)) => {
                 let mut lines = vec![match info.duration_s {
                     Some(d) => format!("Video {number} ({}):", analysis::clock(d)),
                     None => format!("Video {number}:"),
@@ -405,7 +428,7 @@ impl VisionEngine {
         Ok(fetched.bytes)
     }
 
-    /// Decode + facts + OCR under a job permit, on the blocking pool.
+    /// Decode + facts + OCR under a job permit.
     async fn image_job(
         &self,
         bytes: Vec<u8>,
@@ -413,12 +436,7 @@ impl VisionEngine {
         loc: Loc,
     ) -> Result<ImageReport, VisionError> {
         let _permit = self.permit().await?;
-        let cfg = Arc::clone(&self.config);
-        tokio::task::spawn_blocking(move || {
-            analyze_image_bytes(&bytes, detail, &cfg.decode, &cfg.ocr, &loc)
-        })
-        .await
-        .map_err(|e| VisionError::Internal(e.to_string()))?
+        analyze_image_bytes(bytes, detail, &self.config.decode, &self.config.ocr, &loc).await
     }
 
     async fn video_job(
@@ -429,10 +447,7 @@ impl VisionEngine {
     ) -> Result<MediaAnalysis, VisionError> {
         let sampled = {
             let _permit = self.permit().await?;
-            let cfg = Arc::clone(&self.config);
-            tokio::task::spawn_blocking(move || video::sample_frames(&bytes, &cfg.video))
-                .await
-                .map_err(|e| VisionError::Internal(e.to_string()))?
+            video::sample_frames(&bytes, &self.config.video).await
         };
         let (info, frames) = sampled.map_err(|e| sample_error(e, &loc))?;
         let mut tasks = JoinSet::new();

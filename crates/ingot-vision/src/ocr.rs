@@ -5,11 +5,11 @@
 //! output gives word boxes and confidences; low-confidence and symbol-only words are dropped.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use image::imageops::{self, FilterType};
 use image::{GrayImage, Luma, RgbImage};
+use tokio::process::Command;
 
 use crate::error::ToolError;
 use crate::intake::Detail;
@@ -90,7 +90,7 @@ pub struct OcrText {
 ///
 /// # Errors
 /// Tesseract is missing or fails.
-pub fn tesseract_version(cfg: &OcrConfig) -> Result<String, ToolError> {
+pub async fn tesseract_version(cfg: &OcrConfig) -> Result<String, ToolError> {
     let mut cmd = Command::new(&cfg.tesseract);
     cmd.arg("--version");
     let out = proc::run(
@@ -98,7 +98,8 @@ pub fn tesseract_version(cfg: &OcrConfig) -> Result<String, ToolError> {
         &tool_name(&cfg.tesseract),
         HINT,
         Duration::from_secs(10),
-    )?;
+    )
+    .await?;
     // Tesseract 4 prints the version on stderr, 5 on stdout.
     let text = [out.stdout, out.stderr].concat();
     Ok(String::from_utf8_lossy(&text)
@@ -116,14 +117,31 @@ fn tool_name(p: &Path) -> String {
     )
 }
 
-/// Reads the text of `img`.
+/// An image made ready for Tesseract (grayscale, scaled, written to a private directory).
+#[derive(Debug)]
+pub struct OcrInput {
+    /// Holds the image file; removed on drop. `None` for an empty image (nothing to read).
+    dir: Option<(TempDir, PathBuf)>,
+    scale: f32,
+    size: (u32, u32),
+}
+
+/// Prepares `img` for [`read`]: the CPU part of OCR (blocking; run it off the async runtime).
 ///
 /// # Errors
-/// Tesseract is missing, times out or fails (e.g. language data not installed).
-pub fn ocr(img: &RgbImage, detail: Detail, cfg: &OcrConfig) -> Result<OcrText, ToolError> {
+/// The image cannot be encoded or written.
+pub fn prepare_input(
+    img: &RgbImage,
+    detail: Detail,
+    cfg: &OcrConfig,
+) -> Result<OcrInput, ToolError> {
     let (w, h) = img.dimensions();
     if w == 0 || h == 0 {
-        return Ok(OcrText::default());
+        return Ok(OcrInput {
+            dir: None,
+            scale: 1.0,
+            size: (w, h),
+        });
     }
     let (prepared, scale) = prepare(img, detail, cfg);
     let dir = TempDir::new(cfg.temp_dir.as_deref())?;
@@ -132,6 +150,35 @@ pub fn ocr(img: &RgbImage, detail: Detail, cfg: &OcrConfig) -> Result<OcrText, T
         .write_to(&mut png, image::ImageFormat::Png)
         .map_err(|e| ToolError::Io(format!("cannot encode the OCR image: {e}")))?;
     let input = dir.write("ocr.png", png.get_ref())?;
+    Ok(OcrInput {
+        dir: Some((dir, input)),
+        scale,
+        size: (w, h),
+    })
+}
+
+/// Reads the text of `img` (prepares it on the blocking pool, then runs Tesseract).
+///
+/// # Errors
+/// Tesseract is missing, times out or fails (e.g. language data not installed).
+pub async fn ocr(img: RgbImage, detail: Detail, cfg: &OcrConfig) -> Result<OcrText, ToolError> {
+    let c = cfg.clone();
+    let input = tokio::task::spawn_blocking(move || prepare_input(&img, detail, &c))
+        .await
+        .map_err(|e| ToolError::Io(format!("OCR preparation failed: {e}")))??;
+    read(input, cfg).await
+}
+
+/// Runs Tesseract on a prepared image.
+///
+/// # Errors
+/// Tesseract is missing, times out or fails (e.g. language data not installed).
+pub async fn read(input: OcrInput, cfg: &OcrConfig) -> Result<OcrText, ToolError> {
+    let OcrInput { dir, scale, size } = input;
+    let (w, h) = size;
+    let Some((_dir, input)) = dir else {
+        return Ok(OcrText::default());
+    };
     let mut cmd = Command::new(&cfg.tesseract);
     cmd.arg(&input)
         .arg("stdout")
@@ -142,7 +189,7 @@ pub fn ocr(img: &RgbImage, detail: Detail, cfg: &OcrConfig) -> Result<OcrText, T
         // One thread per process: concurrency is bounded by the engine instead.
         .env("OMP_THREAD_LIMIT", "1");
     let tool = tool_name(&cfg.tesseract);
-    let out = proc::run(cmd, &tool, HINT, cfg.timeout)?;
+    let out = proc::run(cmd, &tool, HINT, cfg.timeout).await?;
     if !out.status.success() {
         let tail = out.stderr_tail();
         let hint = if tail.contains("Failed loading language") || tail.contains("traineddata") {
@@ -322,14 +369,14 @@ mod tests {
         assert!((990_000..=1_001_000).contains(&inner), "{inner}");
     }
 
-    #[test]
-    fn missing_tesseract_is_a_clear_error() {
+    #[tokio::test]
+    async fn missing_tesseract_is_a_clear_error() {
         let cfg = OcrConfig {
             tesseract: PathBuf::from("/nonexistent/tesseract"),
             ..OcrConfig::default()
         };
         let img = RgbImage::from_pixel(8, 8, image::Rgb([255, 255, 255]));
-        let e = ocr(&img, Detail::Auto, &cfg).unwrap_err();
+        let e = ocr(img, Detail::Auto, &cfg).await.unwrap_err();
         assert!(matches!(e, ToolError::Missing { .. }), "{e:?}");
         assert!(e.to_string().contains("tesseract-ocr"), "{e}");
     }

@@ -1,11 +1,16 @@
 //! Subprocesses with a time limit, and self-deleting temporary directories.
+//!
+//! Tools run on `tokio::process` with `kill_on_drop`: a request that is cancelled (its
+//! client hung up) or runs out of time takes its Tesseract or ffmpeg process with it.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
 
 use crate::error::ToolError;
 
@@ -33,10 +38,11 @@ impl Finished {
     }
 }
 
-/// Runs `cmd` (stdin closed) and kills it after `timeout`.
+/// Runs `cmd` (stdin closed) and kills it after `timeout`, or when the returned future is
+/// dropped.
 ///
 /// `hint` names the package that provides the tool, for the not-installed error.
-pub(crate) fn run(
+pub(crate) async fn run(
     mut cmd: Command,
     tool: &str,
     hint: &str,
@@ -44,7 +50,8 @@ pub(crate) fn run(
 ) -> Result<Finished, ToolError> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|e| match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => ToolError::Missing {
             tool: tool.to_owned(),
@@ -56,64 +63,48 @@ pub(crate) fn run(
             detail: format!("could not start: {e}"),
         },
     })?;
-    let out = drain(child.stdout.take());
-    let err = drain(child.stderr.take());
-    let status = wait_deadline(&mut child, timeout);
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    match status {
-        Ok(Some(status)) => Ok(Finished {
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let finished = tokio::time::timeout(timeout, async {
+        let (stdout, stderr, status) = tokio::join!(drain(out), drain(err), child.wait());
+        status.map(|status| Finished {
             status,
             stdout,
             stderr,
-        }),
-        Ok(None) => Err(ToolError::Timeout {
-            tool: tool.to_owned(),
-            after: timeout,
-        }),
-        Err(e) => Err(ToolError::Failed {
+        })
+    })
+    .await;
+    match finished {
+        Ok(Ok(f)) => Ok(f),
+        Ok(Err(e)) => Err(ToolError::Failed {
             tool: tool.to_owned(),
             detail: format!("waiting failed: {e}"),
         }),
+        Err(_) => {
+            // Kill and reap now rather than leave it to the drop.
+            let _ = child.kill().await;
+            Err(ToolError::Timeout {
+                tool: tool.to_owned(),
+                after: timeout,
+            })
+        }
     }
 }
 
-/// `Ok(None)` when it ran out of time (it is then killed and reaped).
-fn wait_deadline(child: &mut Child, timeout: Duration) -> io::Result<Option<ExitStatus>> {
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_millis(2);
+/// Reads a stream to its end, keeping at most [`MAX_OUTPUT`] bytes.
+async fn drain<R: AsyncRead + Unpin>(stream: Option<R>) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let Some(mut s) = stream else { return kept };
+    let mut buf = vec![0u8; 16 * 1024];
     loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            // Already exited between the two calls is fine: kill then fails, wait reaps.
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(None);
-        }
-        thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(25));
-    }
-}
-
-fn drain<R: Read + Send + 'static>(stream: Option<R>) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut kept = Vec::new();
-        let Some(mut s) = stream else { return kept };
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let room = MAX_OUTPUT.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                }
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = MAX_OUTPUT.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
             }
         }
-        kept
-    })
+    }
+    kept
 }
 
 /// A private directory removed (with its contents) on drop.
@@ -178,34 +169,66 @@ impl Drop for TempDir {
 mod tests {
     use super::*;
 
-    #[test]
-    fn missing_tools_say_which_package() {
+    #[tokio::test]
+    async fn missing_tools_say_which_package() {
         let e = run(
             Command::new("/nonexistent/ingot-no-such-tool"),
             "ingot-no-such-tool",
             "install the Debian package x",
             Duration::from_secs(5),
         )
+        .await
         .unwrap_err();
         assert!(matches!(e, ToolError::Missing { .. }), "{e:?}");
         assert!(e.to_string().contains("install the Debian package x"));
     }
 
-    #[test]
-    fn slow_tools_are_killed_at_the_deadline() {
+    #[tokio::test]
+    async fn slow_tools_are_killed_at_the_deadline() {
         let mut cmd = Command::new("sleep");
         cmd.arg("10");
-        let t = Instant::now();
-        let e = run(cmd, "sleep", "", Duration::from_millis(200)).unwrap_err();
+        let t = std::time::Instant::now();
+        let e = run(cmd, "sleep", "", Duration::from_millis(200))
+            .await
+            .unwrap_err();
         assert!(matches!(e, ToolError::Timeout { .. }), "{e:?}");
         assert!(t.elapsed() < Duration::from_secs(3));
     }
 
-    #[test]
-    fn collects_output() {
+    /// Whether process `pid` still runs (a zombie waiting to be reaped does not).
+    fn running(pid: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.split_whitespace().nth(2).is_none_or(|state| state != "Z"))
+    }
+
+    #[tokio::test]
+    async fn a_dropped_run_kills_its_process() {
+        let dir = TempDir::new(None).unwrap();
+        let pidfile = dir.path().join("pid");
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("echo $$ > {}; exec sleep 30", pidfile.display()));
+        // The caller gives up (a client hung up): the future is dropped mid-run.
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(500),
+            run(cmd, "sh", "", Duration::from_secs(60)),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        let pid = pid.trim();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while running(pid) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!running(pid), "process {pid} outlived its request");
+    }
+
+    #[tokio::test]
+    async fn collects_output() {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "echo out; echo err >&2; exit 3"]);
-        let f = run(cmd, "sh", "", Duration::from_secs(5)).unwrap();
+        let f = run(cmd, "sh", "", Duration::from_secs(5)).await.unwrap();
         assert_eq!(f.status.code(), Some(3));
         assert_eq!(f.stdout, b"out\n");
         assert_eq!(f.stderr_tail(), "err");

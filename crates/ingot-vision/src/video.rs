@@ -9,10 +9,10 @@
 //! URLs.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::process::Command;
 
 use crate::error::ToolError;
 use crate::media::{self, VideoContainer};
@@ -117,7 +117,7 @@ pub struct SampledFrame {
 ///
 /// # Errors
 /// Either is missing or fails.
-pub fn ffmpeg_version(cfg: &VideoConfig) -> Result<String, ToolError> {
+pub async fn ffmpeg_version(cfg: &VideoConfig) -> Result<String, ToolError> {
     let mut version = String::new();
     for tool in [&cfg.ffmpeg, &cfg.ffprobe] {
         let mut cmd = Command::new(tool);
@@ -127,7 +127,8 @@ pub fn ffmpeg_version(cfg: &VideoConfig) -> Result<String, ToolError> {
             &tool.display().to_string(),
             HINT,
             Duration::from_secs(10),
-        )?;
+        )
+        .await?;
         if version.is_empty() {
             version = String::from_utf8_lossy(&out.stdout)
                 .lines()
@@ -192,7 +193,7 @@ const ONE_PASS_MAX_S: f64 = 120.0;
 /// # Errors
 /// [`SampleError::Input`] for a video that is not MP4/MOV/WebM or cannot be read,
 /// [`SampleError::Tool`] when ffmpeg is missing or times out.
-pub fn sample_frames(
+pub async fn sample_frames(
     bytes: &[u8],
     cfg: &VideoConfig,
 ) -> Result<(VideoInfo, Vec<SampledFrame>), SampleError> {
@@ -203,7 +204,7 @@ pub fn sample_frames(
     };
     let dir = TempDir::new(cfg.temp_dir.as_deref())?;
     let input = dir.write(&format!("input.{}", container.extension()), bytes)?;
-    let info = probe(&input, container, cfg)?;
+    let info = probe(&input, container, cfg).await?;
     let plan = SamplePlan::new(info.duration_s, cfg.max_fps, cfg.max_frames);
     let src = Source {
         input: &input,
@@ -212,8 +213,8 @@ pub fn sample_frames(
         cfg,
     };
     let (frames, error) = match info.duration_s {
-        Some(d) if d > ONE_PASS_MAX_S => src.seek_each(&plan)?,
-        _ => src.one_pass(&plan)?,
+        Some(d) if d > ONE_PASS_MAX_S => src.seek_each(&plan).await?,
+        _ => src.one_pass(&plan).await?,
     };
     if frames.is_empty() {
         return Err(SampleError::Input(match error {
@@ -256,7 +257,7 @@ impl Source<'_> {
 
     /// One decode: timestamps shifted by half a slot, then `fps` with `round=down` keeps, for
     /// slot k, the last frame shown before the middle of the slot.
-    fn one_pass(&self, plan: &SamplePlan) -> Result<Extracted, ToolError> {
+    async fn one_pass(&self, plan: &SamplePlan) -> Result<Extracted, ToolError> {
         let half = plan.interval_ms as f64 / 2000.0;
         let filter = format!(
             "setpts=PTS-STARTPTS+{half:.4}/TB,fps=fps=1000/{}:start_time=0:round=down,{}",
@@ -268,7 +269,7 @@ impl Source<'_> {
             .args(["-frames:v", &plan.frames.to_string()])
             .args(["-f", "image2", "-c:v", "png", "-y"])
             .arg(self.dir.join("s%03d.png"));
-        let out = proc::run(cmd, "ffmpeg", HINT, self.cfg.timeout)?;
+        let out = proc::run(cmd, "ffmpeg", HINT, self.cfg.timeout).await?;
         let mut frames = Vec::new();
         for (k, t) in plan.timestamps().into_iter().enumerate() {
             match std::fs::read(self.dir.join(format!("s{:03}.png", k + 1))) {
@@ -284,7 +285,7 @@ impl Source<'_> {
     }
 
     /// One seek per frame, for long videos.
-    fn seek_each(&self, plan: &SamplePlan) -> Result<Extracted, ToolError> {
+    async fn seek_each(&self, plan: &SamplePlan) -> Result<Extracted, ToolError> {
         let mut frames = Vec::new();
         let mut error = None;
         for (k, t) in plan.timestamps().into_iter().enumerate() {
@@ -293,7 +294,7 @@ impl Source<'_> {
             cmd.args(["-vf", &self.scale()])
                 .args(["-frames:v", "1", "-f", "image2", "-c:v", "png", "-y"])
                 .arg(&path);
-            let out = proc::run(cmd, "ffmpeg", HINT, self.cfg.timeout)?;
+            let out = proc::run(cmd, "ffmpeg", HINT, self.cfg.timeout).await?;
             match std::fs::read(&path) {
                 Ok(png) if out.status.success() && !png.is_empty() => {
                     frames.push(SampledFrame {
@@ -308,7 +309,7 @@ impl Source<'_> {
     }
 }
 
-fn probe(
+async fn probe(
     input: &Path,
     container: VideoContainer,
     cfg: &VideoConfig,
@@ -323,7 +324,7 @@ fn probe(
         ])
         .args(["-of", "json"])
         .arg(input);
-    let out = proc::run(cmd, "ffprobe", HINT, cfg.timeout)?;
+    let out = proc::run(cmd, "ffprobe", HINT, cfg.timeout).await?;
     if !out.status.success() {
         return Err(SampleError::Input(VideoError::Unreadable {
             detail: strip_paths(&out.stderr_tail(), input),
@@ -387,19 +388,23 @@ mod tests {
         );
     }
 
-    #[test]
-    fn non_videos_are_refused_before_any_tool_runs() {
+    #[tokio::test]
+    async fn non_videos_are_refused_before_any_tool_runs() {
         let cfg = VideoConfig {
             ffmpeg: PathBuf::from("/nonexistent/ffmpeg"),
             ffprobe: PathBuf::from("/nonexistent/ffprobe"),
             ..VideoConfig::default()
         };
-        let e = sample_frames(b"#EXTM3U\n#EXTINF:10,\nhttp://169.254.169.254/", &cfg).unwrap_err();
+        let e = sample_frames(b"#EXTM3U\n#EXTINF:10,\nhttp://169.254.169.254/", &cfg)
+            .await
+            .unwrap_err();
         assert!(
             matches!(e, SampleError::Input(VideoError::Unsupported { .. })),
             "{e:?}"
         );
-        let e = sample_frames(b"\0\0\0\x20ftypisom\0\0\0\0", &cfg).unwrap_err();
+        let e = sample_frames(b"\0\0\0\x20ftypisom\0\0\0\0", &cfg)
+            .await
+            .unwrap_err();
         assert!(
             matches!(e, SampleError::Tool(ToolError::Missing { .. })),
             "{e:?}"

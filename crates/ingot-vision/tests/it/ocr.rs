@@ -8,14 +8,23 @@ use ingot_vision::{Detail, Loc, ToolError, VisionError, analyze_image_bytes};
 
 use crate::common::{font, have_tools, png, render};
 
+/// Runs a future to its end on a runtime of its own.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
 fn analyze(bytes: &[u8]) -> ingot_vision::ImageReport {
-    analyze_image_bytes(
-        bytes,
+    block_on(analyze_image_bytes(
+        bytes.to_vec(),
         Detail::Auto,
         &DecodeLimits::default(),
         &OcrConfig::default(),
         &Loc::default(),
-    )
+    ))
     .unwrap()
 }
 
@@ -124,13 +133,13 @@ fn a_missing_tesseract_is_a_tool_error() {
         ..OcrConfig::default()
     };
     let img = image::RgbImage::from_pixel(20, 20, image::Rgb([255, 255, 255]));
-    let e = analyze_image_bytes(
-        &png(&img),
+    let e = block_on(analyze_image_bytes(
+        png(&img),
         Detail::Auto,
         &DecodeLimits::default(),
         &cfg,
         &Loc::default(),
-    )
+    ))
     .unwrap_err();
     assert!(
         matches!(e, VisionError::Tool(ToolError::Missing { .. })),
