@@ -67,7 +67,8 @@ pub struct ModelConfig {
     pub kind: LocalKind,
     /// A GGUF (chat, vision-chat) or a model folder (embedding), relative to `model_dir`
     /// or absolute. Chat and vision-chat entries with the same file (and projector) share
-    /// one engine.
+    /// one engine. None for `3d`: the 3D preview engine is procedural.
+    #[serde(default)]
     pub file: PathBuf,
     /// vision-chat: a multimodal projector; without one, OCR and visual facts are given to
     /// this model as text.
@@ -107,6 +108,9 @@ pub enum LocalKind {
     /// Embeddings.
     #[serde(rename = "embedding")]
     Embedding,
+    /// The local 3D preview engine (text or image to GLB/STL), for the ids listed.
+    #[serde(rename = "3d")]
+    Gen3d,
 }
 
 /// The format of an embedding model folder.
@@ -127,6 +131,7 @@ impl LocalKind {
             LocalKind::Chat => ModelKind::Chat,
             LocalKind::VisionChat => ModelKind::VisionChat,
             LocalKind::Embedding => ModelKind::Embedding,
+            LocalKind::Gen3d => ModelKind::Gen3d,
         }
     }
 }
@@ -422,6 +427,18 @@ impl Config {
                     "[[models]] `{name}`: `mmproj` belongs to kind = \"vision-chat\""
                 ));
             }
+            match (m.kind, m.file.as_os_str().is_empty()) {
+                (LocalKind::Gen3d, false) => {
+                    return Err(format!(
+                        "[[models]] `{name}`: kind = \"3d\" takes no `file` (the 3D preview \
+                         engine is procedural)"
+                    ));
+                }
+                (LocalKind::Chat | LocalKind::VisionChat | LocalKind::Embedding, true) => {
+                    return Err(format!("[[models]] `{name}`: `file` is required"));
+                }
+                _ => {}
+            }
             if m.format.is_some() && m.kind != LocalKind::Embedding {
                 return Err(format!(
                     "[[models]] `{name}`: `format` belongs to kind = \"embedding\""
@@ -545,6 +562,18 @@ mod tests {
                 ),
                 "twice",
             ),
+            (
+                "[[models]]\nid = \"g\"\nkind = \"3d\"\nfile = \"x\"\nserves = [\"microsoft/trellis\"]".into(),
+                "procedural",
+            ),
+            (
+                "[[models]]\nid = \"g\"\nkind = \"3d\"\nserves = [\"meta/llama-3.1-8b-instruct\"]".into(),
+                "chat id",
+            ),
+            (
+                "[[models]]\nid = \"m\"\nkind = \"chat\"\nserves = [\"x\"]".into(),
+                "`file` is required",
+            ),
         ] {
             let e = Config::from_toml(&toml).unwrap_err();
             assert!(e.contains(needle), "{toml}: {e}");
@@ -554,6 +583,11 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(c.models[0].serves.len(), 2);
+        let c = Config::from_toml(
+            "[[models]]\nid = \"ingot/gen3d\"\nkind = \"3d\"\nserves = [\"microsoft/trellis\"]",
+        )
+        .unwrap();
+        assert_eq!(c.models[0].kind, LocalKind::Gen3d);
     }
 
     #[test]

@@ -104,10 +104,13 @@ pub fn plan(cfg: &Config) -> Plan {
     let chat_entries: Vec<&ModelConfig> = cfg
         .models
         .iter()
-        .filter(|m| m.kind != LocalKind::Embedding)
+        .filter(|m| matches!(m.kind, LocalKind::Chat | LocalKind::VisionChat))
         .filter(|m| cfg.vision.enabled || m.kind != LocalKind::VisionChat)
         .collect();
-    let has_chat_entries = cfg.models.iter().any(|m| m.kind != LocalKind::Embedding);
+    let has_chat_entries = cfg
+        .models
+        .iter()
+        .any(|m| matches!(m.kind, LocalKind::Chat | LocalKind::VisionChat));
     if has_chat_entries {
         p.chat = chat_specs(cfg, &chat_entries);
     } else if cfg.chat.enabled {
@@ -245,7 +248,7 @@ fn chat_specs(cfg: &Config, entries: &[&ModelConfig]) -> Vec<ChatSpec> {
         match m.kind {
             LocalKind::Chat => spec.text_ids.extend(m.serves.iter().cloned()),
             LocalKind::VisionChat => spec.vision_ids.extend(m.serves.iter().cloned()),
-            LocalKind::Embedding => {}
+            LocalKind::Embedding | LocalKind::Gen3d => {}
         }
     }
     out

@@ -183,21 +183,36 @@ impl AppState {
             .lock()
             .map(|l| l.iter().flat_map(|(_, m)| m.iter().cloned()).collect())
             .unwrap_or_default();
-        locals.push(LocalModel {
-            name: GEN3D_ROOT.to_owned(),
-            kind: ModelKind::Gen3d,
-            serves: ingot_core::catalog::GEN3D_IDS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-            state: LocalState::Ready {
-                backend: self.gen3d(),
-                root: GEN3D_ROOT.to_owned(),
-                max_model_len: None,
-                listed: false,
-            },
-            optional: false,
-        });
+        // The 3D engine serves `microsoft/trellis`, or the ids `[[models]]` 3d entries list.
+        let entries: Vec<(String, Vec<String>)> = cfg
+            .models
+            .iter()
+            .filter(|m| m.kind == crate::config::LocalKind::Gen3d)
+            .map(|m| (m.id.clone(), m.serves.clone()))
+            .collect();
+        let entries = if entries.is_empty() {
+            let ids = ingot_core::catalog::GEN3D_IDS.iter();
+            vec![(
+                GEN3D_ROOT.to_owned(),
+                ids.map(|s| (*s).to_owned()).collect(),
+            )]
+        } else {
+            entries
+        };
+        for (name, serves) in entries {
+            locals.push(LocalModel {
+                name,
+                kind: ModelKind::Gen3d,
+                serves,
+                state: LocalState::Ready {
+                    backend: self.gen3d(),
+                    root: GEN3D_ROOT.to_owned(),
+                    max_model_len: None,
+                    listed: false,
+                },
+                optional: false,
+            });
+        }
         let mut problems = Vec::new();
         if let Some(p) = &self.0.upstream_problem {
             problems.push(format!("upstreams disabled: {p}"));

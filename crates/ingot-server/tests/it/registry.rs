@@ -315,3 +315,32 @@ async fn input_type_is_required_only_where_nim_requires_it() {
     .await;
     assert_eq!(status, 200, "{v}");
 }
+
+#[tokio::test]
+async fn a_3d_entry_names_the_ids_of_the_3d_engine() {
+    let mut c = bare_config();
+    c.models = vec![ingot_server::config::ModelConfig {
+        id: "ingot/preview-3d".into(),
+        kind: ingot_server::config::LocalKind::Gen3d,
+        file: std::path::PathBuf::new(),
+        mmproj: None,
+        serves: vec!["microsoft/trellis".into(), "ingot/preview-3d-alias".into()],
+        format: None,
+        ctx_per_slot: None,
+        max_slots: None,
+        queue_capacity: None,
+        chat_template: None,
+    }];
+    c.validate().unwrap();
+    let s = spawn(c, false).await;
+    let (status, v) = post(
+        format!("{}/v1/genai/microsoft/trellis", s.base),
+        json!({"prompt": "a small box", "seed": 1}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    for id in ["microsoft/trellis", "ingot/preview-3d-alias"] {
+        let m = get_json(&format!("{}/v1/models/{id}", s.base)).await;
+        assert_eq!(m["root"], ingot_server::backends::gen3d::GEN3D_ROOT, "{m}");
+    }
+}
