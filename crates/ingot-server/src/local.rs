@@ -491,7 +491,17 @@ fn load_embed(cfg: &Config, spec: &EmbedSpec) -> LocalModel {
     match loaded {
         Ok(engine) => {
             let info = engine.info().clone();
-            tracing::info!(model = %info.name, dims = info.dims, "embedding model loaded");
+            // The weights' size on disk: the files of the model folder.
+            let weights_mib = std::fs::read_dir(&dir).map_or(0, |entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .filter(std::fs::Metadata::is_file)
+                    .map(|m| m.len())
+                    .sum::<u64>()
+                    >> 20
+            });
+            tracing::info!(model = %info.name, dims = info.dims, weights_mib, "embedding model loaded");
             let asymmetric: BTreeSet<String> = INPUT_TYPE_REQUIRED
                 .iter()
                 .filter(|id| spec.serves.iter().any(|s| s == *id))
