@@ -13,7 +13,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-source "$root/scripts/common.sh"
+source "$root/bench/common.sh"
 outtypes="${1:-f16 q8_0}"
 py="${ST_PYTHON:-/root/.cache/ingot/st-venv/bin/python}"
 minilm="$INGOT_MODEL_DIR/all-minilm-l6-v2"
@@ -21,15 +21,6 @@ minilm="$INGOT_MODEL_DIR/all-minilm-l6-v2"
 llama_server="$("$root/scripts/llama-server.sh")"
 src="$(dirname "$(dirname "$(dirname "$llama_server")")")/src"
 (cd "$root" && cargo build --release --locked -q -p ingot-cli)
-out="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$out"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() {
-  for _ in $(seq 600); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "server at $1 never became ready" >&2; exit 1
-}
 echo "$(uptime)"
 
 # One server at a time, so neither competes with the other for the two cores.

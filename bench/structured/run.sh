@@ -8,7 +8,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-source "$root/scripts/common.sh"
+source "$root/bench/common.sh"
 max_tokens=128; repeat=3
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -21,15 +21,6 @@ model="$INGOT_MODEL_DIR/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
 [ -f "$model" ] || "$root/scripts/setup-models.sh"
 llama_server="$("$root/scripts/llama-server.sh")"
 (cd "$root" && cargo build --release --locked -q -p ingot-cli)
-out="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$out"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() {
-  for _ in $(seq 600); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "server at $1 never became ready" >&2; exit 1
-}
 args=(run --max-tokens "$max_tokens" --repeat "$repeat")
 
 # One server at a time, so neither competes with the other for the cores.

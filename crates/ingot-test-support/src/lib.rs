@@ -131,6 +131,12 @@ pub async fn get_text(url: &str) -> String {
     http().get(url).send().await.unwrap().text().await.unwrap()
 }
 
+/// `POST url` with a JSON body: the status and the body as JSON (panics on failure).
+pub async fn post_json(url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let r = http().post(url).json(body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
 /// A plain HTTP client.
 pub fn http() -> reqwest::Client {
     reqwest::Client::new()

@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{bare_config, get_json, get_text, have_models, http, model_dir, spawn};
+use crate::common::{
+    bare_config, get_json, get_text, have_models, http, model_dir, post_json, spawn,
+};
 
 const SMALL: &str = "HuggingFaceTB/SmolLM2-135M-Instruct";
 const LARGE: &str = "Qwen/Qwen2.5-Coder-0.5B-Instruct";
@@ -19,8 +21,28 @@ fn pack_config() -> ingot_server::Config {
 }
 
 async fn post(url: String, body: Value) -> (u16, Value) {
-    let r = http().post(url).json(&body).send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    post_json(&url, &body).await
+}
+
+/// A `[[models]]` entry with the per-model settings left to their defaults.
+pub(crate) fn model_entry(
+    id: &str,
+    kind: ingot_server::config::LocalKind,
+    file: &str,
+    serves: &[&str],
+) -> ingot_server::config::ModelConfig {
+    ingot_server::config::ModelConfig {
+        id: id.to_owned(),
+        kind,
+        file: file.into(),
+        mmproj: None,
+        serves: serves.iter().map(|s| (*s).to_owned()).collect(),
+        format: None,
+        ctx_per_slot: None,
+        max_slots: None,
+        queue_capacity: None,
+        chat_template: None,
+    }
 }
 
 /// A request for `id` on the endpoint of its kind.
@@ -141,17 +163,8 @@ async fn a_model_that_fails_to_load_leaves_the_others_serving() {
         return;
     }
     let mut c = pack_config();
-    let entry = |id: &str, file: &str, serves: &[&str]| ingot_server::config::ModelConfig {
-        id: id.to_owned(),
-        kind: ingot_server::config::LocalKind::Chat,
-        file: file.into(),
-        mmproj: None,
-        serves: serves.iter().map(|s| (*s).to_owned()).collect(),
-        format: None,
-        ctx_per_slot: None,
-        max_slots: None,
-        queue_capacity: None,
-        chat_template: None,
+    let entry = |id: &str, file: &str, serves: &[&str]| {
+        model_entry(id, ingot_server::config::LocalKind::Chat, file, serves)
     };
     c.models = vec![
         entry(
@@ -277,21 +290,12 @@ async fn input_type_is_required_only_where_nim_requires_it() {
     let mut c = bare_config();
     c.model_dir = model_dir();
     c.embeddings.enabled = true;
-    c.models = vec![ingot_server::config::ModelConfig {
-        id: "sentence-transformers/all-MiniLM-L6-v2".into(),
-        kind: ingot_server::config::LocalKind::Embedding,
-        file: "all-minilm-l6-v2".into(),
-        mmproj: None,
-        serves: vec![
-            "nvidia/nv-embed-v1".into(),
-            "nvidia/nv-embedqa-e5-v5".into(),
-        ],
-        format: None,
-        ctx_per_slot: None,
-        max_slots: None,
-        queue_capacity: None,
-        chat_template: None,
-    }];
+    c.models = vec![model_entry(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        ingot_server::config::LocalKind::Embedding,
+        "all-minilm-l6-v2",
+        &["nvidia/nv-embed-v1", "nvidia/nv-embedqa-e5-v5"],
+    )];
     c.validate().unwrap();
     let s = spawn(c, true).await;
     let url = format!("{}/v1/embeddings", s.base);
@@ -319,18 +323,12 @@ async fn input_type_is_required_only_where_nim_requires_it() {
 #[tokio::test]
 async fn a_3d_entry_names_the_ids_of_the_3d_engine() {
     let mut c = bare_config();
-    c.models = vec![ingot_server::config::ModelConfig {
-        id: "ingot/preview-3d".into(),
-        kind: ingot_server::config::LocalKind::Gen3d,
-        file: std::path::PathBuf::new(),
-        mmproj: None,
-        serves: vec!["microsoft/trellis".into(), "ingot/preview-3d-alias".into()],
-        format: None,
-        ctx_per_slot: None,
-        max_slots: None,
-        queue_capacity: None,
-        chat_template: None,
-    }];
+    c.models = vec![model_entry(
+        "ingot/preview-3d",
+        ingot_server::config::LocalKind::Gen3d,
+        "",
+        &["microsoft/trellis", "ingot/preview-3d-alias"],
+    )];
     c.validate().unwrap();
     let s = spawn(c, false).await;
     let (status, v) = post(

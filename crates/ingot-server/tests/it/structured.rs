@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{bare_config, have_models, http, model_dir, spawn};
+use crate::common::{bare_config, have_models, http, model_dir, post_json, spawn};
 
 const SMALL: &str = "meta/llama-3.1-8b-instruct";
 const LARGE: &str = "meta/llama-3.3-70b-instruct";
@@ -18,13 +18,7 @@ fn pack() -> ingot_server::Config {
 }
 
 async fn post(base: &str, body: Value) -> (u16, Value) {
-    let r = http()
-        .post(format!("{base}/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    post_json(&format!("{base}/v1/chat/completions"), &body).await
 }
 
 async fn stream(base: &str, mut body: Value) -> Vec<Value> {
@@ -282,18 +276,14 @@ async fn think_blocks_become_reasoning_content() {
     )
     .unwrap();
     let mut c = pack();
-    c.models = vec![ingot_server::config::ModelConfig {
-        id: "thinker".into(),
-        kind: ingot_server::config::LocalKind::Chat,
-        file: "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf".into(),
-        mmproj: None,
-        serves: vec!["deepseek-ai/deepseek-r1".into()],
-        format: None,
-        ctx_per_slot: None,
-        max_slots: None,
-        queue_capacity: None,
-        chat_template: Some(template),
-    }];
+    let mut entry = crate::registry::model_entry(
+        "thinker",
+        ingot_server::config::LocalKind::Chat,
+        "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf",
+        &["deepseek-ai/deepseek-r1"],
+    );
+    entry.chat_template = Some(template);
+    c.models = vec![entry];
     c.validate().unwrap();
     let s = spawn(c, true).await;
     let body = json!({"model": "deepseek-ai/deepseek-r1", "max_tokens": 60, "temperature": 1.0,

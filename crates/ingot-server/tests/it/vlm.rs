@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::common::{
-    bare_config, get_json, get_text, have_models, http, model_dir, spawn, sse_usage,
+    bare_config, get_json, get_text, have_models, http, model_dir, post_json, spawn, sse_usage,
 };
 use ingot_test_support::chat_model_path;
 use ingot_test_support::gguf::{ProjectorShape, write_mlp_projector};
@@ -77,14 +77,7 @@ fn with_images(urls: &[String], text: &str) -> Value {
 }
 
 async fn post(base: &str, body: Value) -> (u16, Value) {
-    let r = http()
-        .post(format!("{base}/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap())
+    post_json(&format!("{base}/v1/chat/completions"), &body).await
 }
 
 /// The first token's alternatives of a chat completion with `top_logprobs`.
