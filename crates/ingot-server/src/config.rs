@@ -242,6 +242,10 @@ pub struct ChatConfig {
     /// Keep finished sequences' KV cells and reuse the longest matching prompt prefix
     /// (repeated system prompts and conversation history are not prefilled again).
     pub prefix_cache: bool,
+    /// Most tokens per decode step: bounds a prefill chunk, so a long prompt is interleaved
+    /// with the running sequences' steps. An image that needs non-causal attention must fit
+    /// in one step (Gemma 3: 256 tokens).
+    pub batch_tokens: u32,
 }
 
 impl Default for ChatConfig {
@@ -256,6 +260,7 @@ impl Default for ChatConfig {
             threads: 0,
             unified_kv: false,
             prefix_cache: true,
+            batch_tokens: 512,
         }
     }
 }

@@ -61,6 +61,8 @@ pub fn app(state: AppState) -> Router {
         ));
     let health = Router::new()
         .route("/v1/health/live", get(routes::health::live))
+        .route("/health", get(routes::health::live))
+        .route("/version", get(routes::health::version))
         .route("/v1/health/ready", get(routes::health::ready))
         .route("/metrics", get(metrics::handler))
         .route("/v1/metrics", get(metrics::handler));

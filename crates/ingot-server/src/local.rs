@@ -453,6 +453,7 @@ fn load_chat_engine(
     c.threads = (s.threads > 0).then_some(s.threads);
     c.unified_kv = s.unified_kv;
     c.prefix_cache = s.prefix_cache;
+    c.batch_tokens = s.batch_tokens;
     if mmproj.is_some() {
         c.image_max_tokens = (spec.image_max_tokens > 0).then_some(spec.image_max_tokens);
     }

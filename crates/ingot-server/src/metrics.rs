@@ -233,6 +233,11 @@ impl Metrics {
     /// The exposition text, with the scrape-time gauges of `state`.
     pub fn render(&self, state: &AppState) -> String {
         let mut out = String::with_capacity(8192);
+        let _ = writeln!(
+            out,
+            "# HELP ingot_build_info The running build.\n# TYPE ingot_build_info gauge\ningot_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
         self.requests.render(
             &mut out,
             "ingot_requests_total",

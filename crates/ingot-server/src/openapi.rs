@@ -302,6 +302,21 @@ fn paths() -> Value {
             "inferTrellis", "Generate a 3D asset (TRELLIS, self-hosted NIM path)",
         )},
         "/v1/health/live": {"get": health("healthLive", "Liveness probe")},
+        "/health": {"get": health("health", "Liveness probe (the path load balancers try first)")},
+        "/version": {"get": public(operation(
+            "version", "operations", "The server's name and version",
+            json!({
+                "description": "Name and version of the running build.",
+                "headers": {"x-request-id": {"$ref": "#/components/headers/RequestId"}},
+                "content": {"application/json": {"schema": {
+                    "type": "object",
+                    "required": ["name", "version"],
+                    "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
+                }}},
+            }),
+            &[],
+            None,
+        ))},
         "/v1/health/ready": {"get": ready},
         "/metrics": {"get": metrics("metrics")},
         "/v1/metrics": {"get": metrics("metricsV1")},

@@ -7,9 +7,14 @@ use ingot_protocol::health::HealthResponse;
 
 use crate::state::AppState;
 
-/// The process is up.
+/// The process is up (also at `/health`, where load balancers look by default).
 pub async fn live() -> Json<HealthResponse> {
     Json(HealthResponse::new(true, "live"))
+}
+
+/// The server's name and version: `{"name": "ingot", "version": "0.1.0"}`.
+pub async fn version() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"name": "ingot", "version": env!("CARGO_PKG_VERSION")}))
 }
 
 /// 200 once every configured local model is loaded, 503 with what is missing before.

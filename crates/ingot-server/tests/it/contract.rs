@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{bare_config, http, spawn};
+use crate::common::{bare_config, get_json, get_text, http, spawn};
 
 async fn json_of(resp: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
     let status = resp.status().as_u16();
@@ -262,13 +262,26 @@ async fn api_keys_guard_every_v1_route() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    // Health probes stay open for load balancers.
-    let r = http()
-        .get(format!("{}/v1/health/live", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    // Health probes, the version and the metrics stay open for load balancers and scrapers.
+    for path in ["/v1/health/live", "/health", "/version"] {
+        let r = http()
+            .get(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let v = get_json(&format!("{}/version", s.base)).await;
+    assert_eq!(v["name"], "ingot");
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    let metrics = get_text(&format!("{}/metrics", s.base)).await;
+    assert!(
+        metrics.contains(&format!(
+            "ingot_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

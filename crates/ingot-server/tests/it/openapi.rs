@@ -16,6 +16,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/v1/infer"),
     ("get", "/v1/health/live"),
     ("get", "/v1/health/ready"),
+    ("get", "/health"),
+    ("get", "/version"),
     ("get", "/metrics"),
     ("get", "/v1/metrics"),
     ("get", "/openapi.json"),
