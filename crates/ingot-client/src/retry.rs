@@ -32,18 +32,18 @@ pub(crate) fn retry_delay(
     retries_so_far: u32,
     cap: Duration,
 ) -> Duration {
-    let asked = headers.and_then(|h| server_delay(h, SystemTime::now()));
+    let asked = headers.and_then(|h| {
+        policy::server_delay(
+            |name| h.get(name).and_then(|v| v.to_str().ok()),
+            SystemTime::now(),
+        )
+    });
     match policy::hint(asked, cap) {
         Hint::Wait(d) => d,
         Hint::Backoff | Hint::TooLong(_) => {
             policy::backoff(INITIAL_RETRY_DELAY, retries_so_far, policy::jitter())
         }
     }
-}
-
-/// The delay the server asks for (see [`policy::server_delay`]).
-pub(crate) fn server_delay(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    policy::server_delay(|name| headers.get(name).and_then(|v| v.to_str().ok()), now)
 }
 
 #[cfg(test)]

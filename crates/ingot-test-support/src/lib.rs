@@ -110,12 +110,19 @@ pub async fn spawn(config: Config, load: bool) -> TestServer {
     }
 }
 
-/// The `usage` object of an SSE chat stream's body (the one event that carries it).
-pub fn sse_usage(body: &str) -> serde_json::Value {
+/// The JSON events of an SSE body (`data:` lines, `[DONE]` left out).
+pub fn sse_events(body: &str) -> Vec<serde_json::Value> {
     body.lines()
         .filter_map(|l| l.strip_prefix("data: "))
         .filter(|d| *d != "[DONE]")
         .map(|d| serde_json::from_str::<serde_json::Value>(d).unwrap())
+        .collect()
+}
+
+/// The `usage` object of an SSE chat stream's body (the one event that carries it).
+pub fn sse_usage(body: &str) -> serde_json::Value {
+    sse_events(body)
+        .into_iter()
         .find(|v| v["usage"].is_object())
         .expect("the stream has no usage event")["usage"]
         .clone()

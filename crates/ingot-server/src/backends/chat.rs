@@ -15,7 +15,7 @@ use ingot_protocol::chat_response::{
 use ingot_protocol::error::StreamError;
 use ingot_vision::VisionEngine;
 
-use super::tool_calls::{Piece, Splitter, ToolUse};
+use super::tool_calls::{Piece, Splitter};
 
 /// How a chat backend reads images and video.
 #[derive(Clone)]
@@ -273,7 +273,7 @@ struct Meta {
     cached: ingot_engine::CachedTokens,
     logprobs: bool,
     /// Calls are read out of the text (the request has tools).
-    tools: Option<ToolUse>,
+    tools: Option<ingot_engine::ToolFormat>,
     /// A leading `<think>` block is reasoning, not content.
     reasoning: bool,
 }
@@ -382,7 +382,7 @@ async fn collect(
                     (None, c.text)
                 };
                 let (content, calls) = match &meta.tools {
-                    Some(t) => t.format.parse(&text),
+                    Some(format) => format.parse(&text),
                     None => (Some(text), Vec::new()),
                 };
                 let called = !calls.is_empty();
@@ -614,7 +614,7 @@ fn chunks(
         BTreeMap::new()
     };
     let splitters = match &meta.tools {
-        Some(t) => (0..meta.n).map(|i| (i, Splitter::new(t.format))).collect(),
+        Some(format) => (0..meta.n).map(|i| (i, Splitter::new(*format))).collect(),
         None => BTreeMap::new(),
     };
     let chunker = Chunker {

@@ -9,12 +9,6 @@ use ingot_protocol::chat_response::{FunctionCallDelta, ToolCallDelta};
 /// Argument text per stream piece.
 const ARGUMENT_PIECE: usize = 24;
 
-/// How a request uses tools on a model that writes calls in `format`.
-#[derive(Debug, Clone)]
-pub(crate) struct ToolUse {
-    pub(crate) format: ToolFormat,
-}
-
 /// The tool mode of a request, or `None` when no call can come out (no tools, or
 /// `tool_choice: "none"`).
 fn mode(req: &ChatCompletionRequest) -> Result<Option<ToolMode>, BackendError> {
@@ -49,13 +43,13 @@ fn mode(req: &ChatCompletionRequest) -> Result<Option<ToolMode>, BackendError> {
 }
 
 /// The constraint for a request with tools (calls well formed, functions and arguments as
-/// declared), combined with `base` (what the rest of the request asks for); the tool use to
+/// declared), combined with `base` (what the rest of the request asks for); the format to
 /// read calls back with, or `None` when the request has no tools.
 pub(crate) fn plan(
     req: &ChatCompletionRequest,
     format: ToolFormat,
     base: Option<Constraint>,
-) -> Result<(Option<Constraint>, Option<ToolUse>), BackendError> {
+) -> Result<(Option<Constraint>, Option<ToolFormat>), BackendError> {
     let Some(mode) = mode(req)? else {
         return Ok((base, None));
     };
@@ -99,7 +93,7 @@ pub(crate) fn plan(
         })?;
     Ok((
         Some(Constraint::new(Grammar::Lark(grammar), "tools")),
-        Some(ToolUse { format }),
+        Some(format),
     ))
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{bare_config, have_models, http, model_dir, post_json, spawn};
+use crate::common::{bare_config, have_models, http, model_dir, post_json, spawn, sse_events};
 
 const SMALL: &str = "meta/llama-3.1-8b-instruct";
 const LARGE: &str = "meta/llama-3.3-70b-instruct";
@@ -32,11 +32,7 @@ async fn stream(base: &str, mut body: Value) -> Vec<Value> {
         .text()
         .await
         .unwrap();
-    text.split_terminator("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect()
+    sse_events(&text)
 }
 
 fn weather_tools() -> Value {
@@ -227,15 +223,7 @@ async fn constraints_and_tools_pass_through_an_upstream_unchanged() {
             "tools": weather_tools(), "tool_choice": "required"}),
     ];
     for body in bodies {
-        let direct: Value = http()
-            .post(format!("{}/chat/completions", peer.base_url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, direct) = post_json(&format!("{}/chat/completions", peer.base_url), &body).await;
         let r = http()
             .post(format!("{}/v1/chat/completions", s.base))
             .json(&body)
