@@ -11,8 +11,10 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use ingot_protocol::chat::ChatCompletionRequest;
 use ingot_protocol::chat_response::{ChatCompletionChunk, ChatCompletionResponse};
+use ingot_protocol::completions::{CompletionRequest, CompletionResponse};
 use ingot_protocol::embeddings::{EmbeddingRequest, EmbeddingResponse};
 use ingot_protocol::error::StreamError;
+use ingot_protocol::ranking::{RankingRequest, RankingResponse};
 use ingot_protocol::trellis::{TrellisRequest, TrellisResponse};
 
 use crate::catalog::ModelKind;
@@ -26,6 +28,10 @@ pub enum Endpoint {
     Embeddings,
     /// `POST /v1/genai/microsoft/trellis` (and `/v1/infer`).
     Trellis,
+    /// `POST /v1/completions`.
+    Completions,
+    /// `POST /v1/ranking`.
+    Ranking,
 }
 
 impl Endpoint {
@@ -35,6 +41,8 @@ impl Endpoint {
             Endpoint::ChatCompletions => "/v1/chat/completions",
             Endpoint::Embeddings => "/v1/embeddings",
             Endpoint::Trellis => "/v1/genai/microsoft/trellis",
+            Endpoint::Completions => "/v1/completions",
+            Endpoint::Ranking => "/v1/ranking",
         }
     }
 
@@ -44,6 +52,9 @@ impl Endpoint {
             Endpoint::ChatCompletions => matches!(kind, ModelKind::Chat | ModelKind::VisionChat),
             Endpoint::Embeddings => kind == ModelKind::Embedding,
             Endpoint::Trellis => kind == ModelKind::Gen3d,
+            // Chat models complete text too (as vLLM serves both).
+            Endpoint::Completions => matches!(kind, ModelKind::Chat | ModelKind::Completion),
+            Endpoint::Ranking => kind == ModelKind::Ranking,
         }
     }
 }
@@ -101,6 +112,10 @@ pub type ChatReply = Reply<ChatCompletionResponse, ChatCompletionChunk>;
 pub type EmbeddingsReply = Reply<EmbeddingResponse>;
 /// A 3D asset.
 pub type TrellisReply = Reply<TrellisResponse>;
+/// A text completion: a body, chunks (the same shape), or an upstream's answer.
+pub type CompletionReply = Reply<CompletionResponse, CompletionResponse>;
+/// Passages ranked.
+pub type RankingReply = Reply<RankingResponse>;
 
 /// How an upstream route failed as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +230,18 @@ pub trait Backend: Send + Sync {
     fn trellis(&self, model: &str, req: TrellisRequest) -> BackendFuture<'_, TrellisReply> {
         let _ = req;
         let err = self.wrong(model);
+        Box::pin(async move { Err(err) })
+    }
+
+    /// `POST /v1/completions`.
+    fn completions(&self, req: CompletionRequest) -> BackendFuture<'_, CompletionReply> {
+        let err = self.wrong(&req.model);
+        Box::pin(async move { Err(err) })
+    }
+
+    /// `POST /v1/ranking`.
+    fn ranking(&self, req: RankingRequest) -> BackendFuture<'_, RankingReply> {
+        let err = self.wrong(&req.model);
         Box::pin(async move { Err(err) })
     }
 

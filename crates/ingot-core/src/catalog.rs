@@ -15,6 +15,10 @@ pub enum ModelKind {
     Embedding,
     /// 3D asset generation (TRELLIS).
     Gen3d,
+    /// Text completion only (base and code models): `/v1/completions`.
+    Completion,
+    /// Passage reranking: `/v1/ranking`.
+    Ranking,
     /// Anything else (image-text embedders, perception models).
     Other,
 }
@@ -27,6 +31,8 @@ impl ModelKind {
             ModelKind::VisionChat => "vision-chat",
             ModelKind::Embedding => "embedding",
             ModelKind::Gen3d => "3d",
+            ModelKind::Completion => "completion",
+            ModelKind::Ranking => "ranking",
             ModelKind::Other => "other",
         }
     }
@@ -37,6 +43,8 @@ impl ModelKind {
             ModelKind::Chat | ModelKind::VisionChat => "/v1/chat/completions",
             ModelKind::Embedding => "/v1/embeddings",
             ModelKind::Gen3d => "/v1/genai/microsoft/trellis",
+            ModelKind::Completion => "/v1/completions",
+            ModelKind::Ranking => "/v1/ranking",
             ModelKind::Other => "(no endpoint of this API)",
         }
     }
@@ -170,11 +178,27 @@ pub const OTHER_IDS: &[&str] = &[
     "nvidia/streampetr",
 ];
 
+/// Text-completion ids NVIDIA's LangChain client lists (`NVIDIA`); chat ids answer
+/// `/v1/completions` too.
+pub const COMPLETION_IDS: &[&str] = &[
+    "bigcode/starcoder2-7b",
+    "nvidia/mistral-nemo-minitron-8b-base",
+];
+
+/// NVIDIA's reranking ids (NeMo Retriever; LangChain's `NVIDIARerank` lists them).
+pub const RANKING_IDS: &[&str] = &[
+    "nvidia/llama-3.2-nv-rerankqa-1b-v2",
+    "nvidia/nv-rerankqa-mistral-4b-v3",
+    "nvidia/llama-3.2-nv-rerankqa-1b-v1",
+    "nvidia/llama-nemotron-rerank-1b-v2",
+    "nv-rerank-qa-mistral-4b:1",
+];
+
 /// 3D ids of the reference.
 pub const GEN3D_IDS: &[&str] = &["microsoft/trellis"];
 
 /// All known ids, in a stable order: the local models' own ids first, then chat, vision,
-/// embedding, 3D and other ids (LangChain without a model picks the first listed entry),
+/// embedding, 3D, completion, ranking and other ids (LangChain without a model picks the first listed entry),
 /// then ids that only configured upstreams serve, in configuration order.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -223,6 +247,12 @@ impl Catalog {
         }
         for id in GEN3D_IDS {
             add(id, ModelKind::Gen3d, None);
+        }
+        for id in COMPLETION_IDS {
+            add(id, ModelKind::Completion, None);
+        }
+        for id in RANKING_IDS {
+            add(id, ModelKind::Ranking, None);
         }
         for id in OTHER_IDS {
             add(id, ModelKind::Other, None);
@@ -284,6 +314,8 @@ mod tests {
             + VISION_IDS.len()
             + EMBEDDING_IDS.len()
             + GEN3D_IDS.len()
+            + COMPLETION_IDS.len()
+            + RANKING_IDS.len()
             + OTHER_IDS.len();
         assert_eq!(c.entries().len(), n);
         assert_eq!(c.get("baai/bge-m3").unwrap().kind, ModelKind::Embedding);

@@ -15,8 +15,8 @@ pub mod backend;
 pub mod catalog;
 
 pub use backend::{
-    Backend, BackendError, BackendFuture, ChatReply, ChunkStream, EmbeddingsReply, Endpoint,
-    NoChunks, RawBody, Reply, TrellisReply, UpstreamFailure, Upstreamed,
+    Backend, BackendError, BackendFuture, ChatReply, ChunkStream, CompletionReply, EmbeddingsReply,
+    Endpoint, NoChunks, RankingReply, RawBody, Reply, TrellisReply, UpstreamFailure, Upstreamed,
 };
 
 pub use catalog::{Catalog, CatalogEntry, EmbedSymmetry, INPUT_TYPE_REQUIRED, ModelKind, Served};

@@ -19,7 +19,7 @@ use crate::sampler::random_seed;
 use crate::scheduler::{self, Request};
 use crate::template::ChatTemplate;
 use crate::tools::{ToolFormat, generic_messages};
-use crate::types::{ChatEngineConfig, ChatJob, ImageInput, JobHandle, ModelInfo};
+use crate::types::{ChatEngineConfig, ChatJob, ImageInput, JobHandle, ModelInfo, RawPrompt};
 
 /// Where an image goes in a prompt for a model with a projector: put it in the message text
 /// once per entry of [`ChatJob::images`]. A string no tokenizer or user text is likely to hold
@@ -318,6 +318,77 @@ impl ChatEngine {
             .collect()
     }
 
+    /// The text of token ids (lossy UTF-8; ids outside the vocabulary are skipped).
+    #[must_use]
+    pub fn detokenize(&self, ids: &[u32]) -> String {
+        let bytes = &self.inner.shared.token_bytes;
+        let out: Vec<u8> = ids
+            .iter()
+            .filter_map(|&i| bytes.get(i as usize))
+            .flatten()
+            .copied()
+            .collect();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Whether the model has fill-in-the-middle tokens (prefix, suffix and middle), so that
+    /// it takes [`RawPrompt::Fim`].
+    #[must_use]
+    pub fn fills_middle(&self) -> bool {
+        self.fim_tokens().is_some()
+    }
+
+    fn fim_tokens(&self) -> Option<[LlamaToken; 3]> {
+        let vocab = self.inner.shared.model.vocab();
+        let t = [vocab.fim_pre(), vocab.fim_suf(), vocab.fim_mid()];
+        let n = vocab.n_tokens();
+        t.iter().all(|t| (0..n).contains(&t.0)).then_some(t)
+    }
+
+    /// The tokens of a raw prompt.
+    fn raw_tokens(&self, raw: &RawPrompt) -> Result<Vec<LlamaToken>, EngineError> {
+        let shared = &self.inner.shared;
+        match raw {
+            RawPrompt::Text(text) => Ok(self.tokenize_raw(text)),
+            RawPrompt::Tokens(ids) => ids
+                .iter()
+                .enumerate()
+                .map(|(i, &id)| match i32::try_from(id) {
+                    Ok(t) if id < shared.info.n_vocab => Ok(LlamaToken::new(t)),
+                    _ => Err(EngineError::invalid(
+                        "prompt",
+                        format!(
+                            "token {i} of the prompt, {id}, is outside the vocabulary (0..{})",
+                            shared.info.n_vocab
+                        ),
+                    )),
+                })
+                .collect(),
+            RawPrompt::Fim { prefix, suffix } => {
+                let [pre, suf, mid] = self.fim_tokens().ok_or_else(|| {
+                    EngineError::invalid(
+                        "suffix",
+                        format!(
+                            "model {} has no fill-in-the-middle tokens",
+                            shared.info.name
+                        ),
+                    )
+                })?;
+                let vocab = shared.model.vocab();
+                let mut out = Vec::new();
+                if vocab.should_add_bos() {
+                    out.push(vocab.bos());
+                }
+                out.push(pre);
+                out.extend(vocab.tokenize(prefix.as_bytes(), false, false));
+                out.push(suf);
+                out.extend(vocab.tokenize(suffix.as_bytes(), false, false));
+                out.push(mid);
+                Ok(out)
+            }
+        }
+    }
+
     fn tokenize_raw(&self, text: &str) -> Vec<LlamaToken> {
         let vocab = self.inner.shared.model.vocab();
         let mut tokens = vocab.tokenize(text.as_bytes(), true, true);
@@ -361,20 +432,35 @@ impl ChatEngine {
             .as_ref()
             .map(|c| shared.guidance.compile(&shared.model, c))
             .transpose()?;
-        let prompt_text = self.render_prompt(&job)?;
-        let (prompt, media, prompt_tokens) = if job.images.is_empty() {
-            let prompt = self.tokenize_raw(&prompt_text);
-            let n = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
-            (prompt, None, n)
-        } else {
-            let media = self.tokenize_media(&prompt_text, &job.images)?;
-            (media.text_tokens, Some(media.chunks), media.cells)
+        let (prompt, media, prompt_tokens) = match &job.prompt {
+            Some(_) if !job.images.is_empty() => {
+                return Err(EngineError::invalid(
+                    "prompt",
+                    "a raw prompt takes no images",
+                ));
+            }
+            Some(raw) => {
+                let prompt = self.raw_tokens(raw)?;
+                let n = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
+                (prompt, None, n)
+            }
+            None if job.images.is_empty() => {
+                let prompt = self.tokenize_raw(&self.render_prompt(&job)?);
+                let n = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
+                (prompt, None, n)
+            }
+            None => {
+                let media = self.tokenize_media(&self.render_prompt(&job)?, &job.images)?;
+                (media.text_tokens, Some(media.chunks), media.cells)
+            }
         };
         if prompt_tokens == 0 {
-            return Err(EngineError::invalid(
-                "messages",
-                "the rendered prompt is empty",
-            ));
+            let param = if job.prompt.is_some() {
+                "prompt"
+            } else {
+                "messages"
+            };
+            return Err(EngineError::invalid(param, "the prompt is empty"));
         }
         let max_context = shared.info.ctx_per_slot;
         if prompt_tokens >= max_context {
@@ -575,7 +661,7 @@ fn load_projector(
 fn validate_job(job: &ChatJob, info: &ModelInfo) -> Result<(), EngineError> {
     let invalid = |param: &'static str, m: String| Err(EngineError::invalid(param, m));
     let s = &job.sampling;
-    if job.messages.is_empty() {
+    if job.messages.is_empty() && job.prompt.is_none() {
         return invalid("messages", "messages must not be empty".into());
     }
     if job.n == 0 || job.n > info.max_slots {

@@ -55,5 +55,5 @@ pub use grammar::{Constraint, Grammar};
 pub use tools::{ParsedCall, ToolFormat, ToolMode, ToolSpec};
 pub use types::{
     CachedTokens, ChatEngineConfig, ChatEvent, ChatJob, ChatMessage, FinishReason, ImageInput,
-    JobHandle, ModelInfo, SamplingParams, TokenLogprob,
+    JobHandle, ModelInfo, RawPrompt, SamplingParams, TokenLogprob,
 };

@@ -181,11 +181,35 @@ impl SamplingParams {
     }
 }
 
+/// A prompt given as is, for text completions (no chat template).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawPrompt {
+    /// Text, tokenized as the engine tokenizes rendered prompts (special tokens parsed, BOS
+    /// added when the model asks for it).
+    Text(String),
+    /// Token ids, used as they are (each must be below the vocabulary size).
+    Tokens(Vec<u32>),
+    /// Fill in the middle: the model writes what goes between `prefix` and `suffix`, in the
+    /// model's own FIM layout (`<fim_prefix>…<fim_suffix>…<fim_middle>`); see
+    /// [`crate::ChatEngine::fills_middle`]. Both texts are tokenized without parsing special
+    /// tokens.
+    Fim {
+        /// The code before the gap.
+        prefix: String,
+        /// The code after it.
+        suffix: String,
+    },
+}
+
 /// One chat completion request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatJob {
-    /// The conversation, rendered with the model's chat template.
+    /// The conversation, rendered with the model's chat template. Ignored (and may be empty)
+    /// when [`ChatJob::prompt`] is set.
     pub messages: Vec<ChatMessage>,
+    /// A raw prompt instead of `messages` (text completions); `tools` and `template_kwargs`
+    /// do not apply to it.
+    pub prompt: Option<RawPrompt>,
     /// OpenAI-shaped tool list, passed to the template as `tools`.
     pub tools: Option<serde_json::Value>,
     /// Sampling policy.
@@ -230,11 +254,21 @@ impl std::fmt::Debug for ImageInput {
 }
 
 impl ChatJob {
+    /// A text-completion job on `prompt`, with one choice, default sampling and no limits.
+    #[must_use]
+    pub fn raw(prompt: RawPrompt) -> Self {
+        Self {
+            prompt: Some(prompt),
+            ..Self::new(Vec::new())
+        }
+    }
+
     /// A job with one choice, default sampling and no limits.
     #[must_use]
     pub fn new(messages: Vec<ChatMessage>) -> Self {
         Self {
             messages,
+            prompt: None,
             tools: None,
             sampling: SamplingParams::default(),
             max_tokens: None,

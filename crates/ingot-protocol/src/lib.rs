@@ -12,7 +12,9 @@
 //! - [`models`]: the model list and model object.
 //! - [`chat`]: chat completion requests, messages and content parts.
 //! - [`chat_response`]: non-stream responses, stream chunks, usage, logprobs.
+//! - [`completions`]: text completion requests (prompt, fill-in-the-middle) and responses.
 //! - [`embeddings`]: embedding requests and responses (float and base64).
+//! - [`ranking`]: reranking requests and responses.
 //! - [`trellis`]: the TRELLIS 3D request and its two response shapes.
 //! - [`health`]: NIM health responses.
 //! - `openapi` (feature `openapi`): JSON Schemas of all of the above, for OpenAPI documents.
@@ -29,6 +31,7 @@
 
 pub mod chat;
 pub mod chat_response;
+pub mod completions;
 pub mod embeddings;
 pub mod error;
 pub mod health;
@@ -36,6 +39,7 @@ pub mod models;
 mod num;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod ranking;
 pub mod retry;
 pub mod trellis;
 

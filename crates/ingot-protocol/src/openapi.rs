@@ -17,6 +17,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value};
 
 use crate::chat::{ContentPart, ImageUrl, MediaUrl, MessageContent};
+use crate::completions::{MAX_PROMPTS, Prompt};
 use crate::embeddings::{EmbeddingInput, MAX_INPUTS};
 
 /// Where the component schemas live in the OpenAPI document.
@@ -26,9 +27,10 @@ pub const COMPONENTS_PATH: &str = "/components/schemas";
 /// (`ChatCompletionRequest`, `ErrorBody`, …), with references of the form
 /// `#/components/schemas/<Name>`.
 ///
-/// Requests: `ChatCompletionRequest`, `EmbeddingRequest`, `TrellisRequest`. Responses:
-/// `ModelList`, `Model`, `ChatCompletionResponse`, `ChatCompletionChunk`, `StreamError`,
-/// `EmbeddingResponse`, `TrellisResponse`, `HealthResponse`, `ErrorBody`. Types on both sides
+/// Requests: `ChatCompletionRequest`, `EmbeddingRequest`, `TrellisRequest`,
+/// `CompletionRequest`, `RankingRequest`. Responses: `ModelList`, `Model`,
+/// `ChatCompletionResponse`, `ChatCompletionChunk`, `StreamError`, `EmbeddingResponse`,
+/// `TrellisResponse`, `HealthResponse`, `CompletionResponse`, `RankingResponse`, `ErrorBody`. Types on both sides
 /// (`Role`, `ToolCall`, …) have the same schema under both contracts (this crate's tests
 /// check it), so one entry serves both.
 pub fn components() -> Map<String, Value> {
@@ -44,6 +46,8 @@ fn request_definitions() -> Map<String, Value> {
     g.subschema_for::<crate::chat::ChatCompletionRequest>();
     g.subschema_for::<crate::embeddings::EmbeddingRequest>();
     g.subschema_for::<crate::trellis::TrellisRequest>();
+    g.subschema_for::<crate::completions::CompletionRequest>();
+    g.subschema_for::<crate::ranking::RankingRequest>();
     g.take_definitions(true)
 }
 
@@ -57,6 +61,8 @@ fn response_definitions() -> Map<String, Value> {
     g.subschema_for::<crate::embeddings::EmbeddingResponse>();
     g.subschema_for::<crate::trellis::TrellisResponse>();
     g.subschema_for::<crate::health::HealthResponse>();
+    g.subschema_for::<crate::completions::CompletionResponse>();
+    g.subschema_for::<crate::ranking::RankingResponse>();
     g.subschema_for::<crate::error::ErrorBody>();
     g.take_definitions(true)
 }
@@ -208,6 +214,26 @@ impl JsonSchema for EmbeddingInput {
                 {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "maxItems": MAX_INPUTS},
                 tokens.clone(),
                 {"type": "array", "items": tokens, "minItems": 1, "maxItems": MAX_INPUTS}
+            ]
+        })
+    }
+}
+
+impl JsonSchema for Prompt {
+    fn schema_name() -> Cow<'static, str> {
+        "Prompt".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let token = json_schema!({"type": "integer", "minimum": 0, "maximum": u32::MAX});
+        let tokens = json_schema!({"type": "array", "items": token, "minItems": 1});
+        json_schema!({
+            "description": "A text, texts, token ids, or lists of token ids. A text may be empty only with a `suffix`.",
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_PROMPTS},
+                tokens.clone(),
+                {"type": "array", "items": tokens, "minItems": 1, "maxItems": MAX_PROMPTS}
             ]
         })
     }

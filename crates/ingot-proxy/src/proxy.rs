@@ -30,6 +30,10 @@ pub enum Endpoint {
     Embeddings,
     /// The upstream's `trellis_path` (`genai/microsoft/trellis` or `infer`).
     Trellis,
+    /// `completions`.
+    Completions,
+    /// `ranking` (NeMo Retriever reranking NIMs).
+    Ranking,
 }
 
 /// The upstreams serving one id, in failover order.
@@ -86,6 +90,8 @@ struct Upstream {
     chat_url: reqwest::Url,
     embeddings_url: reqwest::Url,
     trellis_url: reqwest::Url,
+    completions_url: reqwest::Url,
+    ranking_url: reqwest::Url,
     counters: Arc<Counters>,
 }
 
@@ -95,6 +101,8 @@ impl Upstream {
             Endpoint::ChatCompletions => &self.chat_url,
             Endpoint::Embeddings => &self.embeddings_url,
             Endpoint::Trellis => &self.trellis_url,
+            Endpoint::Completions => &self.completions_url,
+            Endpoint::Ranking => &self.ranking_url,
         }
     }
 }
@@ -159,12 +167,16 @@ impl Proxy {
             let chat_url = join("chat/completions")?;
             let embeddings_url = join("embeddings")?;
             let trellis_url = join(&spec.trellis_path)?;
+            let completions_url = join("completions")?;
+            let ranking_url = join("ranking")?;
             table.push(patterns);
             upstreams.push(Upstream {
                 spec,
                 chat_url,
                 embeddings_url,
                 trellis_url,
+                completions_url,
+                ranking_url,
                 counters: Arc::default(),
             });
         }

@@ -365,6 +365,12 @@ pub enum UpstreamKind {
     /// TRELLIS 3D generation.
     #[serde(rename = "3d")]
     Gen3d,
+    /// Text completion only (`/v1/completions`).
+    #[serde(rename = "completion")]
+    Completion,
+    /// Reranking (`/v1/ranking`).
+    #[serde(rename = "ranking")]
+    Ranking,
 }
 
 impl UpstreamKind {
@@ -375,6 +381,8 @@ impl UpstreamKind {
             UpstreamKind::VisionChat => ModelKind::VisionChat,
             UpstreamKind::Embedding => ModelKind::Embedding,
             UpstreamKind::Gen3d => ModelKind::Gen3d,
+            UpstreamKind::Completion => ModelKind::Completion,
+            UpstreamKind::Ranking => ModelKind::Ranking,
         }
     }
 }
@@ -450,8 +458,17 @@ impl Config {
                 ));
             }
             for id in &m.serves {
+                // A chat model completes text; an embedding model ranks passages.
+                let fits = |kind| {
+                    kind == m.kind.model_kind()
+                        || matches!(
+                            (m.kind, kind),
+                            (LocalKind::Chat, ModelKind::Completion)
+                                | (LocalKind::Embedding, ModelKind::Ranking)
+                        )
+                };
                 if let Some(e) = reference.get(id)
-                    && e.kind != m.kind.model_kind()
+                    && !fits(e.kind)
                 {
                     return Err(format!(
                         "[[models]] `{name}`: `{id}` is a {} id, not {}",

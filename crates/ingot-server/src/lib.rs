@@ -52,7 +52,9 @@ pub fn app(state: AppState) -> Router {
         .route("/models", get(routes::models::list))
         .route("/models/{*id}", get(routes::models::get_one))
         .route("/chat/completions", post(routes::chat::completions))
+        .route("/completions", post(routes::completions::create))
         .route("/embeddings", post(routes::embeddings::create))
+        .route("/ranking", post(routes::ranking::rank))
         .route("/genai/microsoft/trellis", post(routes::trellis::generate))
         .route("/infer", post(routes::trellis::generate))
         .route_layer(axum::middleware::from_fn_with_state(

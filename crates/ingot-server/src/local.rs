@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ingot_core::catalog::{CHAT_IDS, EMBEDDING_IDS, VISION_IDS};
+use ingot_core::catalog::{CHAT_IDS, COMPLETION_IDS, EMBEDDING_IDS, RANKING_IDS, VISION_IDS};
 use ingot_core::{Backend, EmbedSymmetry, INPUT_TYPE_REQUIRED, ModelKind};
 use ingot_embed::{Embedder, EmbedderConfig};
 use ingot_engine::{ChatEngine, ChatEngineConfig};
@@ -134,7 +134,7 @@ pub fn plan(cfg: &Config) -> Plan {
                 cfg.chat.id.clone(),
                 cfg.chat.model.clone(),
                 cfg.vision.mmproj.clone().filter(|_| carries_projector),
-                ids(CHAT_IDS),
+                [ids(CHAT_IDS), ids(COMPLETION_IDS)].concat(),
                 vision_ids(carries_projector),
             ));
             if let (true, Some(model), Some(mmproj)) =
@@ -159,9 +159,11 @@ pub fn plan(cfg: &Config) -> Plan {
                 ids(PACK_SMALL_IDS),
                 Vec::new(),
             ));
+            // The code model completes code (fill-in-the-middle) for the completion ids.
             let large_ids = CHAT_IDS
                 .iter()
                 .filter(|id| !PACK_SMALL_IDS.contains(id))
+                .chain(COMPLETION_IDS)
                 .map(|s| (*s).to_owned())
                 .collect();
             p.chat.push(spec(
@@ -197,13 +199,17 @@ pub fn plan(cfg: &Config) -> Plan {
             (&cfg.embeddings.general, EmbedFormat::Bert, false),
             (&cfg.embeddings.multilingual, EmbedFormat::E5, true),
         ] {
-            let serves = EMBEDDING_IDS
+            let mut serves: Vec<String> = EMBEDDING_IDS
                 .iter()
                 .filter(|(_, sym)| {
                     (*sym == EmbedSymmetry::Symmetric) == (format == EmbedFormat::E5)
                 })
                 .map(|(id, _)| (*id).to_owned())
                 .collect();
+            // The general model (always installed) ranks passages too.
+            if !optional {
+                serves.extend(ids(RANKING_IDS));
+            }
             p.embed.push(EmbedSpec {
                 name: None,
                 dir: dir.clone(),

@@ -222,6 +222,14 @@ fn paths() -> Value {
             }}
         }
     });
+    let mut completions_ok = chat_ok.clone();
+    completions_ok["description"] = json!(
+        "The completion: one JSON body, or with `\"stream\": true` server-sent events, one `CompletionResponse` chunk per `data:` line (the new text in `choices[].text`; a final usage chunk with `stream_options.include_usage`; a `StreamError` if generation fails midway), ending with `data: [DONE]`."
+    );
+    completions_ok["content"]["application/json"]["schema"]["$ref"] =
+        json!("#/components/schemas/CompletionResponse");
+    completions_ok["content"]["text/event-stream"]["schema"]["properties"]["data"]["anyOf"][1]["contentSchema"]
+        ["anyOf"][0]["$ref"] = json!("#/components/schemas/CompletionResponse");
     let trellis_ok = ok_json(
         "The asset, base64-encoded, in both shapes: `artifacts[0].base64` (what hosted and self-hosted NIM return) and `output.glb` / `output.stl`.",
         "TrellisResponse",
@@ -295,6 +303,15 @@ fn paths() -> Value {
             ok_json("One vector per input, in input order.", "EmbeddingResponse"),
             &[AUTHED, BODY, FORWARDED, &[404, 501]], Some("EmbeddingRequest"),
         )},
+        "/v1/completions": {"post": operation(
+            "createCompletion", "completions", "Text completion and fill-in-the-middle (JSON or server-sent events)",
+            completions_ok, &[AUTHED, BODY, FORWARDED, &[404, 501]], Some("CompletionRequest"),
+        )},
+        "/v1/ranking": {"post": operation(
+            "createRanking", "ranking", "Rank passages by relevance to a query",
+            ok_json("Every passage's index and score, most relevant first.", "RankingResponse"),
+            &[AUTHED, BODY, FORWARDED, &[404, 501]], Some("RankingRequest"),
+        )},
         "/v1/genai/microsoft/trellis": {"post": trellis(
             "generateTrellis", "Generate a 3D asset (TRELLIS, hosted API path)",
         )},
@@ -340,11 +357,12 @@ pub fn document() -> Value {
             "title": "ingot",
             "version": env!("CARGO_PKG_VERSION"),
             "summary": "A self-hosted NVIDIA NIM API server",
-            "description": "The NVIDIA NIM flavour of the OpenAI API (models, chat completions, embeddings) and the TRELLIS 3D endpoint. Requests are lenient like NIM's: unknown fields are accepted and ignored (or forwarded to upstreams). Every error body carries both RFC 7807 problem details (`status`, `title`, `detail`, `requestId`) and an OpenAI `error` object. A method a path does not have answers 405 (`#/components/responses/MethodNotAllowed`); a path with no route answers 404. When the server forwards a model to an upstream, the upstream's own 4xx answers are passed through as they are.",
+            "description": "The NVIDIA NIM flavour of the OpenAI API (models, chat completions, text completions, embeddings), NVIDIA's retriever reranking and the TRELLIS 3D endpoint. Requests are lenient like NIM's: unknown fields are accepted and ignored (or forwarded to upstreams). Every error body carries both RFC 7807 problem details (`status`, `title`, `detail`, `requestId`) and an OpenAI `error` object. A method a path does not have answers 405 (`#/components/responses/MethodNotAllowed`); a path with no route answers 404. When the server forwards a model to an upstream, the upstream's own 4xx answers are passed through as they are.",
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}
         },
         "tags": [
-            {"name": "models"}, {"name": "chat"}, {"name": "embeddings"}, {"name": "3d"},
+            {"name": "models"}, {"name": "chat"}, {"name": "completions"}, {"name": "embeddings"},
+            {"name": "ranking"}, {"name": "3d"},
             {"name": "operations", "description": "Probes, metrics and this document; no key needed."}
         ],
         "security": [{"bearer": []}],

@@ -74,6 +74,12 @@ fn default_reason(kind: ModelKind) -> &'static str {
         ModelKind::Gen3d => {
             "the local 3D engine is disabled in the config and no upstream is configured"
         }
+        ModelKind::Completion => {
+            "no local chat model serves text completion and no upstream is configured"
+        }
+        ModelKind::Ranking => {
+            "no local embedding model serves ranking and no upstream is configured"
+        }
         ModelKind::Other => {
             "there is no local engine for this kind of model and no upstream is configured"
         }
@@ -342,6 +348,8 @@ mod tests {
                 ModelKind::Chat | ModelKind::VisionChat => Endpoint::ChatCompletions,
                 ModelKind::Embedding => Endpoint::Embeddings,
                 ModelKind::Gen3d => Endpoint::Trellis,
+                ModelKind::Completion => Endpoint::Completions,
+                ModelKind::Ranking => Endpoint::Ranking,
                 ModelKind::Other => continue,
             };
             assert!(r.backend(&e.id, on).is_ok(), "{}", e.id);

@@ -21,7 +21,9 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use ingot_core::{ChunkStream, RawBody, Reply, Upstreamed};
 use ingot_protocol::chat_response::{ChatCompletionChunk, ChatCompletionResponse, Usage};
+use ingot_protocol::completions::CompletionResponse;
 use ingot_protocol::embeddings::EmbeddingResponse;
+use ingot_protocol::ranking::RankingResponse;
 use ingot_protocol::trellis::TrellisResponse;
 use serde::Serialize;
 
@@ -73,6 +75,26 @@ impl Metered for ChatCompletionChunk {
     }
 }
 
+impl Metered for CompletionResponse {
+    fn usage(&self) -> Option<(u64, u64)> {
+        self.usage.as_ref().map(tokens)
+    }
+
+    fn has_text(&self) -> bool {
+        self.choices.iter().any(|c| !c.text.is_empty())
+    }
+
+    fn usage_only(&self) -> bool {
+        self.choices.is_empty() && self.usage.is_some()
+    }
+}
+
+impl Metered for RankingResponse {
+    fn usage(&self) -> Option<(u64, u64)> {
+        Some((self.usage.map_or(0, |u| u64::from(u.prompt_tokens)), 0))
+    }
+}
+
 impl Metered for EmbeddingResponse {
     fn usage(&self) -> Option<(u64, u64)> {
         Some((u64::from(self.usage.prompt_tokens), 0))
@@ -99,10 +121,12 @@ impl Metered for serde_json::Value {
     }
 
     fn has_text(&self) -> bool {
+        // Chat chunks carry `delta.content`, completion chunks `text`.
         self["choices"].as_array().is_some_and(|cs| {
             cs.iter().any(|c| {
                 c["delta"]["content"]
                     .as_str()
+                    .or_else(|| c["text"].as_str())
                     .is_some_and(|t| !t.is_empty())
             })
         })
@@ -289,6 +313,8 @@ mod tests {
         let delta: serde_json::Value = serde_json::json!({"choices":[{"delta":{"content":"hi"}}]});
         assert!(delta.has_text());
         assert_eq!(delta.usage(), None);
+        let text: serde_json::Value = serde_json::json!({"choices":[{"index":0,"text":"def"}]});
+        assert!(text.has_text());
         let usage: serde_json::Value =
             serde_json::json!({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}});
         assert!(!usage.has_text());

@@ -80,6 +80,19 @@ impl ChatCompletionRequest {
                 "List should have at least 1 item after validation, not 0",
             ));
         }
+        self.validate_generation()?;
+        for (i, m) in self.messages.iter().enumerate() {
+            validate_message(i, m)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the generation fields (sampling, limits, `n`, logprobs, `logit_bias`): what
+    /// chat and text completions share.
+    ///
+    /// # Errors
+    /// The first invalid field, with its path.
+    pub fn validate_generation(&self) -> Result<(), FieldError> {
         range("temperature", self.temperature, 0.0, 2.0, false)?;
         range("top_p", self.top_p, 0.0, 1.0, true)?;
         range("presence_penalty", self.presence_penalty, -2.0, 2.0, false)?;
@@ -163,9 +176,6 @@ impl ChatCompletionRequest {
                     ));
                 }
             }
-        }
-        for (i, m) in self.messages.iter().enumerate() {
-            validate_message(i, m)?;
         }
         Ok(())
     }

@@ -5,13 +5,16 @@
 use std::collections::BTreeMap;
 
 use futures::StreamExt;
-use ingot_core::{Backend, BackendError, BackendFuture, ChatReply, ChunkStream, ModelKind, Reply};
+use ingot_core::{
+    Backend, BackendError, BackendFuture, ChatReply, ChunkStream, CompletionReply, ModelKind, Reply,
+};
 use ingot_engine::{ChatEngine, ChatEvent, ChatJob, EngineError, SamplingParams};
 use ingot_protocol::chat::{ChatCompletionRequest, MessageContent, Role, ToolChoice};
 use ingot_protocol::chat_response::{
     AssistantMessage, ChatChoice, ChatCompletionChunk, ChatCompletionResponse, ChoiceLogprobs,
     ChunkChoice, Delta, FinishReason, TokenLogprob, TopLogprob, Usage,
 };
+use ingot_protocol::completions::CompletionRequest;
 use ingot_protocol::error::StreamError;
 use ingot_vision::VisionEngine;
 
@@ -111,6 +114,10 @@ impl Backend for LocalChat {
     fn chat(&self, req: ChatCompletionRequest) -> BackendFuture<'_, ChatReply> {
         Box::pin(self.complete(req))
     }
+
+    fn completions(&self, req: CompletionRequest) -> BackendFuture<'_, CompletionReply> {
+        Box::pin(super::completion::complete(&self.engine, req))
+    }
 }
 
 /// The request with each image and video replaced by what the vision engine read and
@@ -155,7 +162,7 @@ fn vision_error(e: ingot_vision::VisionError) -> BackendError {
     }
 }
 
-fn engine_error(e: EngineError) -> BackendError {
+pub(super) fn engine_error(e: EngineError) -> BackendError {
     match e {
         EngineError::PromptTooLong { .. } => BackendError::BadRequest {
             message: e.to_string(),
@@ -210,6 +217,31 @@ fn to_job(req: &ChatCompletionRequest) -> Result<ChatJob, BackendError> {
             tool_call_id: m.tool_call_id.clone(),
         });
     }
+    let mut job = ChatJob::new(messages);
+    job.tools = req
+        .tools
+        .as_ref()
+        .filter(|_| !matches!(&req.tool_choice, Some(ToolChoice::Mode(m)) if m == "none"))
+        .and_then(|t| serde_json::to_value(t).ok());
+    let mut kwargs = req.chat_template_kwargs.clone();
+    // `reasoning_effort` reaches templates that read it (as `chat_template_kwargs` would).
+    if let Some(effort) = req.extra.get("reasoning_effort") {
+        kwargs
+            .get_or_insert_with(Default::default)
+            .entry("reasoning_effort")
+            .or_insert_with(|| effort.clone());
+    }
+    job.template_kwargs = kwargs.map(serde_json::Value::Object);
+    generation(&mut job, req)?;
+    Ok(job)
+}
+
+/// Sets what chat and text completions share on `job`: sampling, limits, stop strings, `n`,
+/// logprobs and the output constraint.
+pub(super) fn generation(
+    job: &mut ChatJob,
+    req: &ChatCompletionRequest,
+) -> Result<(), BackendError> {
     let mut logit_bias = Vec::new();
     for (tok, bias) in req.logit_bias.iter().flatten() {
         let id = tok
@@ -230,33 +262,18 @@ fn to_job(req: &ChatCompletionRequest) -> Result<ChatJob, BackendError> {
         // Negative seeds are accepted and mapped one-to-one onto the u64 range.
         seed: req.seed.map(|s| s.cast_unsigned()),
     };
-    let mut job = ChatJob::new(messages);
-    job.tools = req
-        .tools
-        .as_ref()
-        .filter(|_| !matches!(&req.tool_choice, Some(ToolChoice::Mode(m)) if m == "none"))
-        .and_then(|t| serde_json::to_value(t).ok());
     job.sampling = sampling;
     job.max_tokens = req.effective_max_tokens();
     job.stop = req.stop_sequences();
     job.n = req.n.unwrap_or(1);
     job.top_logprobs = (req.logprobs == Some(true)).then(|| req.top_logprobs.unwrap_or(0));
-    let mut kwargs = req.chat_template_kwargs.clone();
-    // `reasoning_effort` reaches templates that read it (as `chat_template_kwargs` would).
-    if let Some(effort) = req.extra.get("reasoning_effort") {
-        kwargs
-            .get_or_insert_with(Default::default)
-            .entry("reasoning_effort")
-            .or_insert_with(|| effort.clone());
-    }
-    job.template_kwargs = kwargs.map(serde_json::Value::Object);
     job.ignore_eos = req.effective_ignore_eos();
     job.constraint = super::constraint::of(req)?;
-    Ok(job)
+    Ok(())
 }
 
 /// Unix seconds now.
-fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -296,7 +313,7 @@ impl Meta {
     }
 }
 
-fn finish(r: ingot_engine::FinishReason) -> FinishReason {
+pub(super) fn finish(r: ingot_engine::FinishReason) -> FinishReason {
     match r {
         ingot_engine::FinishReason::Stop => FinishReason::Stop,
         ingot_engine::FinishReason::Length => FinishReason::Length,

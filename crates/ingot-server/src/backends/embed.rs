@@ -1,13 +1,17 @@
-//! Local embeddings: a BERT-family model on ingot's embedding engine.
+//! Local embeddings: a BERT-family model on ingot's embedding engine; it ranks passages too
+//! (`rank`).
 
 use std::collections::BTreeSet;
 
-use ingot_core::{Backend, BackendError, BackendFuture, EmbeddingsReply, ModelKind, Reply};
+use ingot_core::{
+    Backend, BackendError, BackendFuture, EmbeddingsReply, ModelKind, RankingReply, Reply,
+};
 use ingot_embed::{EmbedError, EmbedInput, EmbedOptions, Embedder, Truncate};
 use ingot_protocol::embeddings::{
     Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage,
     EmbeddingVector, EncodingFormat, InputType,
 };
+use ingot_protocol::ranking::RankingRequest;
 
 /// A local embedding model.
 pub struct LocalEmbed {
@@ -91,6 +95,10 @@ impl Backend for LocalEmbed {
 
     fn embeddings(&self, req: EmbeddingRequest) -> BackendFuture<'_, EmbeddingsReply> {
         Box::pin(self.embed(req))
+    }
+
+    fn ranking(&self, req: RankingRequest) -> BackendFuture<'_, RankingReply> {
+        Box::pin(super::rank::rank(&self.engine, req))
     }
 }
 

@@ -3,24 +3,30 @@
 //!
 //! # Layout
 //! - [`chat`]: a local GGUF chat model, for text ids and (with the vision intake in front)
-//!   vision-chat ids; `constraint` reads the output constraint a request asks for.
-//! - [`embed`]: a local embedding model.
+//!   vision-chat ids; `constraint` reads the output constraint a request asks for;
+//!   `completion` serves text completion (and fill-in-the-middle) on the same engine.
+//! - [`embed`]: a local embedding model, for embedding ids and (`rank`) ranking ids.
 //! - [`gen3d`]: the local 3D preview engine.
 //! - [`upstream`]: upstream routes and [`upstream::Fallback`].
 
 pub mod chat;
+mod completion;
 mod constraint;
 pub mod embed;
 pub mod gen3d;
+mod rank;
 mod reasoning;
 mod tool_calls;
 pub mod upstream;
 
 use ingot_core::{
-    Backend, BackendError, BackendFuture, ChatReply, EmbeddingsReply, ModelKind, TrellisReply,
+    Backend, BackendError, BackendFuture, ChatReply, CompletionReply, EmbeddingsReply, ModelKind,
+    RankingReply, TrellisReply,
 };
 use ingot_protocol::chat::ChatCompletionRequest;
+use ingot_protocol::completions::CompletionRequest;
 use ingot_protocol::embeddings::EmbeddingRequest;
+use ingot_protocol::ranking::RankingRequest;
 use ingot_protocol::trellis::TrellisRequest;
 
 /// A listed id that nothing serves: every request on its endpoint gets the reason (501).
@@ -57,5 +63,13 @@ impl Backend for Unserved {
 
     fn trellis(&self, model: &str, _req: TrellisRequest) -> BackendFuture<'_, TrellisReply> {
         self.refuse(model)
+    }
+
+    fn completions(&self, req: CompletionRequest) -> BackendFuture<'_, CompletionReply> {
+        self.refuse(&req.model)
+    }
+
+    fn ranking(&self, req: RankingRequest) -> BackendFuture<'_, RankingReply> {
+        self.refuse(&req.model)
     }
 }

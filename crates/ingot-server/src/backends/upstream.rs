@@ -5,11 +5,13 @@
 use std::sync::Arc;
 
 use ingot_core::{
-    Backend, BackendError, BackendFuture, ChatReply, EmbeddingsReply, ModelKind, RawBody, Reply,
-    TrellisReply, UpstreamFailure, Upstreamed,
+    Backend, BackendError, BackendFuture, ChatReply, CompletionReply, EmbeddingsReply, ModelKind,
+    RankingReply, RawBody, Reply, TrellisReply, UpstreamFailure, Upstreamed,
 };
 use ingot_protocol::chat::ChatCompletionRequest;
+use ingot_protocol::completions::CompletionRequest;
 use ingot_protocol::embeddings::EmbeddingRequest;
+use ingot_protocol::ranking::RankingRequest;
 use ingot_protocol::trellis::{OutputFormat, TrellisRequest};
 use ingot_proxy::{Endpoint, ForwardedBody, Proxy, ProxyError};
 use tokio::sync::Semaphore;
@@ -125,6 +127,25 @@ impl Backend for UpstreamRoute {
             Ok(Reply::Upstream(with_both_shapes(up, req.output_format)))
         })
     }
+
+    fn completions(&self, req: CompletionRequest) -> BackendFuture<'_, CompletionReply> {
+        Box::pin(async move {
+            let stream = req.is_stream();
+            let up = self
+                .forward(Endpoint::Completions, &req.model, &req, stream)
+                .await?;
+            Ok(Reply::Upstream(up))
+        })
+    }
+
+    fn ranking(&self, req: RankingRequest) -> BackendFuture<'_, RankingReply> {
+        Box::pin(async move {
+            let up = self
+                .forward(Endpoint::Ranking, &req.model, &req, false)
+                .await?;
+            Ok(Reply::Upstream(up))
+        })
+    }
 }
 
 fn proxy_error(e: ProxyError) -> BackendError {
@@ -218,6 +239,22 @@ impl Backend for Fallback {
         Box::pin(async move {
             let first = self.first.trellis(&model, req.clone());
             or_local(&model, first, async || self.then.trellis(&model, req).await).await
+        })
+    }
+
+    fn completions(&self, req: CompletionRequest) -> BackendFuture<'_, CompletionReply> {
+        Box::pin(async move {
+            let model = req.model.clone();
+            let first = self.first.completions(req.clone());
+            or_local(&model, first, async || self.then.completions(req).await).await
+        })
+    }
+
+    fn ranking(&self, req: RankingRequest) -> BackendFuture<'_, RankingReply> {
+        Box::pin(async move {
+            let model = req.model.clone();
+            let first = self.first.ranking(req.clone());
+            or_local(&model, first, async || self.then.ranking(req).await).await
         })
     }
 }

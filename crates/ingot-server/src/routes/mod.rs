@@ -2,9 +2,11 @@
 //! registry for the id's backend, calls it and renders the reply: HTTP concerns only.
 
 pub mod chat;
+pub mod completions;
 pub mod embeddings;
 pub mod health;
 pub mod models;
+pub mod ranking;
 pub mod trellis;
 
 use std::sync::Arc;
