@@ -9,10 +9,12 @@
 
 mod chat;
 mod common;
+mod completions;
 mod contract;
 mod keys;
 mod openapi;
 mod proxy;
+mod ranking;
 mod registry;
 mod structured;
 mod vlm;
