@@ -33,6 +33,10 @@ pub enum Command {
     Vision(VisionArgs),
     /// Embed texts and print the vectors.
     Embed(EmbedArgs),
+    /// Complete text or code (`/v1/completions`); --suffix fills in the middle.
+    Complete(CompleteArgs),
+    /// Rank passages by relevance to a query and print them, most relevant first.
+    Rerank(RerankArgs),
     /// Generate a 3D asset (GLB or STL) from a prompt or an image with microsoft/trellis.
     #[command(name = "3d")]
     Gen3d(Gen3dArgs),
@@ -203,6 +207,59 @@ pub struct EmbedArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = EmbedFormat::Json)]
     pub format: EmbedFormat,
+}
+
+/// `ingot complete`.
+#[derive(Debug, Args)]
+pub struct CompleteArgs {
+    /// Where requests go.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The text to continue (with --suffix: the code before the gap); read from standard
+    /// input when absent.
+    pub prompt: Option<String>,
+    /// The code after the gap: the model writes what goes between the prompt and it.
+    #[arg(long)]
+    pub suffix: Option<String>,
+    /// Model id [default: bigcode/starcoder2-7b].
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// Largest number of tokens to generate.
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: u32,
+    /// Sampling temperature, 0 to 2 (0 = greedy).
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Same seed, same output.
+    #[arg(long)]
+    pub seed: Option<i64>,
+    /// Stop before this text (repeatable).
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// Wait for the whole answer instead of streaming it.
+    #[arg(long)]
+    pub no_stream: bool,
+}
+
+/// `ingot rerank`.
+#[derive(Debug, Args)]
+pub struct RerankArgs {
+    /// Where requests go.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// What the passages are ranked for.
+    pub query: String,
+    /// The passages; `-` (or nothing) reads one passage per line from standard input.
+    pub passages: Vec<String>,
+    /// Model id [default: nvidia/llama-3.2-nv-rerankqa-1b-v2].
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// Print only the best N.
+    #[arg(long)]
+    pub top: Option<usize>,
+    /// Cut passages that are too long instead of refusing them.
+    #[arg(long)]
+    pub truncate: bool,
 }
 
 /// 3D output format.

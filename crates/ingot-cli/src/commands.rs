@@ -1,4 +1,5 @@
-//! The client commands: `chat`, `vision`, `embed`, `3d` and `models`, over `ingot-client`.
+//! The client commands: `chat`, `vision`, `complete`, `embed`, `rerank`, `3d` and `models`,
+//! over `ingot-client`.
 
 use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
 use std::path::Path;
@@ -7,15 +8,18 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use futures::StreamExt as _;
 use ingot_client::{Client, ClientConfig, ClientError};
+use ingot_protocol::chat::Stop;
 use ingot_protocol::chat::{
     ChatCompletionRequest, ChatMessage, ContentPart, ImageUrl, MediaUrl, MessageContent, Role,
 };
+use ingot_protocol::completions::{CompletionRequest, Prompt};
 use ingot_protocol::embeddings::{EmbeddingInput, EmbeddingRequest, EncodingFormat, InputType};
+use ingot_protocol::ranking::{RankTruncate, RankingRequest, RankingText};
 use ingot_protocol::trellis::{OutputFormat, TrellisRequest};
 
 use crate::cli::{
-    ChatArgs, ClientArgs, Command, EmbedArgs, EmbedFormat, Gen3dArgs, Gen3dFormat, GenerationArgs,
-    InputTypeArg, ModelsArgs, UseCaseArgs, VisionArgs,
+    ChatArgs, ClientArgs, Command, CompleteArgs, EmbedArgs, EmbedFormat, Gen3dArgs, Gen3dFormat,
+    GenerationArgs, InputTypeArg, ModelsArgs, RerankArgs, UseCaseArgs, VisionArgs,
 };
 use crate::select::{self, UseCase};
 use crate::{exit, spinner};
@@ -62,7 +66,9 @@ pub fn run(command: Command) -> ExitCode {
         match command {
             Command::Chat(a) => chat(a).await,
             Command::Vision(a) => vision(a).await,
+            Command::Complete(a) => complete(a).await,
             Command::Embed(a) => embed(a).await,
+            Command::Rerank(a) => rerank(a).await,
             Command::Gen3d(a) => gen3d(a).await,
             Command::Models(a) => models(a).await,
             Command::Serve(_)
@@ -277,6 +283,108 @@ async fn generate(
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     Ok(serde_json::to_string(v).context("serialising the response")?)
+}
+
+async fn complete(a: CompleteArgs) -> Result<()> {
+    let prompt = match a.prompt.clone() {
+        Some(p) => p,
+        None => read_stdin()?,
+    };
+    let req = CompletionRequest {
+        model: a
+            .model
+            .clone()
+            .unwrap_or_else(|| select::COMPLETE_DEFAULT.to_owned()),
+        prompt: Prompt::Text(prompt),
+        suffix: a.suffix.clone(),
+        max_tokens: Some(a.max_tokens),
+        temperature: a.temperature,
+        seed: a.seed,
+        stop: (!a.stop.is_empty()).then(|| Stop::Many(a.stop.clone())),
+        ..CompletionRequest::default()
+    };
+    let client = client(&a.client)?;
+    let mut out = std::io::stdout().lock();
+    if a.no_stream {
+        let resp = client.completions(&req).await?;
+        if a.client.json {
+            writeln!(out, "{}", to_json(&resp)?)?;
+        } else {
+            let text = resp.choices.first().map(|c| c.text.as_str()).unwrap_or("");
+            writeln!(out, "{text}")?;
+        }
+        return Ok(());
+    }
+    let mut stream = client.completions_stream(&req).await?;
+    let mut ended_with_newline = true;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if a.client.json {
+            writeln!(out, "{}", to_json(&chunk)?)?;
+            continue;
+        }
+        for choice in chunk.choices.iter().filter(|c| c.index == 0) {
+            write!(out, "{}", choice.text)?;
+            if !choice.text.is_empty() {
+                ended_with_newline = choice.text.ends_with('\n');
+            }
+        }
+        out.flush()?;
+    }
+    if !a.client.json && !ended_with_newline {
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+async fn rerank(a: RerankArgs) -> Result<()> {
+    let passages: Vec<String> = if a.passages.is_empty() || a.passages == ["-"] {
+        std::io::stdin()
+            .lock()
+            .lines()
+            .collect::<std::io::Result<Vec<_>>>()
+            .context("reading standard input")?
+            .into_iter()
+            .filter(|l| !l.trim().is_empty())
+            .collect()
+    } else {
+        a.passages.clone()
+    };
+    if passages.is_empty() {
+        return Err(
+            anyhow::anyhow!("nothing to rank: pass passages or lines on standard input").into(),
+        );
+    }
+    let req = RankingRequest {
+        model: a
+            .model
+            .clone()
+            .unwrap_or_else(|| select::RERANK_DEFAULT.to_owned()),
+        query: RankingText::new(a.query.clone()),
+        passages: passages.iter().map(RankingText::new).collect(),
+        truncate: a.truncate.then_some(RankTruncate::End),
+        extra: Default::default(),
+    };
+    let client = client(&a.client)?;
+    let resp = client.ranking(&req).await?;
+    let mut out = std::io::stdout().lock();
+    if a.client.json {
+        writeln!(out, "{}", to_json(&resp)?)?;
+        return Ok(());
+    }
+    let top = a.top.unwrap_or(usize::MAX);
+    for (place, r) in resp.rankings.iter().take(top).enumerate() {
+        let text = passages.get(r.index as usize).map_or("", String::as_str);
+        writeln!(
+            out,
+            "{}. [{}] {:.4}  {}",
+            place + 1,
+            r.index,
+            r.logit,
+            text.replace('\n', " ")
+        )?;
+    }
+    Ok(())
 }
 
 async fn embed(a: EmbedArgs) -> Result<()> {

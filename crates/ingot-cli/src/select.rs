@@ -51,6 +51,11 @@ pub fn vision_model(u: UseCase, images: usize, video: bool) -> &'static str {
     }
 }
 
+/// The text-completion id `ingot complete` uses without --model: a code model.
+pub const COMPLETE_DEFAULT: &str = "bigcode/starcoder2-7b";
+/// The reranking id `ingot rerank` uses without --model.
+pub const RERANK_DEFAULT: &str = "nvidia/llama-3.2-nv-rerankqa-1b-v2";
+
 /// The embeddings table.
 pub fn embed_model(u: UseCase) -> &'static str {
     if u.multilingual {

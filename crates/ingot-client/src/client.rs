@@ -9,8 +9,10 @@ use bytes::Bytes;
 use futures::StreamExt;
 use ingot_protocol::chat::ChatCompletionRequest;
 use ingot_protocol::chat_response::ChatCompletionResponse;
+use ingot_protocol::completions::{CompletionRequest, CompletionResponse};
 use ingot_protocol::embeddings::{EmbeddingRequest, EmbeddingResponse};
 use ingot_protocol::models::{Model, ModelList};
+use ingot_protocol::ranking::{RankingRequest, RankingResponse};
 use ingot_protocol::trellis::{TrellisRequest, TrellisResponse};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
@@ -19,7 +21,7 @@ use serde_json::Value;
 
 use crate::decode::{decode_embeddings, trellis_asset};
 use crate::retry::{retry_delay, should_retry};
-use crate::{ChatStream, ClientConfig, ClientError};
+use crate::{ChatStream, ClientConfig, ClientError, CompletionStream};
 
 /// Path of the TRELLIS endpoint under the generative base URL.
 const TRELLIS_PATH: &str = "/genai/microsoft/trellis";
@@ -181,6 +183,63 @@ impl Client {
             ReplyBody::Full(bytes) => futures::stream::iter([Ok(bytes)]).boxed(),
         };
         Ok(ChatStream::new(body, self.config.timeout, retries))
+    }
+
+    /// `POST /completions`, non-streaming (`stream: true` in `req` is overridden).
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn completions(
+        &self,
+        req: impl Borrow<CompletionRequest>,
+    ) -> Result<CompletionResponse, ClientError> {
+        let mut req = req.borrow().clone();
+        req.stream = Some(false);
+        req.stream_options = None;
+        let call = self.post(format!("{}/completions", self.config.base_url), &req)?;
+        self.json(call, "completion").await
+    }
+
+    /// `POST /completions` with `stream: true`: the chunks as they arrive (each holds the
+    /// new text in `choices[].text`).
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn completions_stream(
+        &self,
+        req: impl Borrow<CompletionRequest>,
+    ) -> Result<CompletionStream, ClientError> {
+        let mut req = req.borrow().clone();
+        req.stream = Some(true);
+        let mut call = self.post(format!("{}/completions", self.config.base_url), &req)?;
+        call.stream = true;
+        let (reply, retries) = self.send(&call).await?;
+        let body = match reply.body {
+            ReplyBody::Stream(resp) => resp.bytes_stream().boxed(),
+            ReplyBody::Full(bytes) => futures::stream::iter([Ok(bytes)]).boxed(),
+        };
+        Ok(CompletionStream::new(body, self.config.timeout, retries))
+    }
+
+    /// `POST /ranking` (NeMo Retriever reranking): every passage's index and score, most
+    /// relevant first.
+    ///
+    /// # Errors
+    /// [`ClientError::Decode`] if an index does not name a passage; see [`ClientError`].
+    pub async fn ranking(&self, req: &RankingRequest) -> Result<RankingResponse, ClientError> {
+        let call = self.post(format!("{}/ranking", self.config.base_url), req)?;
+        let resp: RankingResponse = self.json(call, "ranking").await?;
+        if let Some(r) = resp
+            .rankings
+            .iter()
+            .find(|r| r.index as usize >= req.passages.len())
+        {
+            return Err(ClientError::decode(
+                "ranking",
+                format!("index {} for {} passages", r.index, req.passages.len()),
+            ));
+        }
+        Ok(resp)
     }
 
     /// `POST /embeddings`, returning the response as sent (floats or base64).

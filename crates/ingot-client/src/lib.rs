@@ -13,7 +13,8 @@
 //!   (`NVIDIA_API_KEY`, `NVIDIA_BASE_URL`).
 //! - `client`: [`Client`] with one method per endpoint, over the retrying request loop.
 //! - `retry`: which failures are retried and how long to wait.
-//! - `sse` and `stream`: the hand-written SSE parser behind [`ChatStream`].
+//! - `sse` and `stream`: the hand-written SSE parser behind [`ChatStream`] and
+//!   [`CompletionStream`].
 //! - `decode`: success bodies to vectors ([`decode_embeddings`]) and TRELLIS asset bytes.
 //! - `error`: [`ClientError`] and the parsing of error bodies.
 //! - [`media`]: local images and videos as `data:` URLs ([`image_data_url`] shrinks images
@@ -75,7 +76,7 @@ pub use config::ClientConfig;
 pub use decode::decode_embeddings;
 pub use error::{ApiError, ClientError};
 pub use media::{image_data_url, video_data_url};
-pub use stream::ChatStream;
+pub use stream::{ChatStream, CompletionStream, EventStream};
 
 /// The wire types, re-exported so callers need not depend on `ingot-protocol` themselves.
 pub use ingot_protocol as protocol;

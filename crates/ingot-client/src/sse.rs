@@ -3,9 +3,10 @@
 //! [`SseDecoder`] turns arbitrary network pieces into events: lines end in `\n`, `\r\n` or
 //! `\r` (also when the `\r` and `\n` arrive in different pieces), an empty line ends an
 //! event, `data:` lines of one event are joined with `\n`, `:` lines are comments.
-//! [`parse_data`] turns an event's data into chat chunks, `[DONE]`, or a stream error.
+//! [`parse_data`] turns an event's data into typed chunks (chat or text completion), `[DONE]`,
+//! or a stream error.
 
-use ingot_protocol::chat_response::ChatCompletionChunk;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::ClientError;
@@ -101,11 +102,11 @@ impl SseDecoder {
     }
 }
 
-/// What one event's data means for a chat stream.
+/// What one event's data means for a stream of `T` chunks.
 #[derive(Debug)]
-pub(crate) enum Parsed {
+pub(crate) enum Parsed<T> {
     /// A chunk to hand to the caller.
-    Chunk(Box<ChatCompletionChunk>),
+    Chunk(Box<T>),
     /// `[DONE]`: the stream is over.
     Done,
     /// An error event, or data that is not a chunk.
@@ -115,7 +116,7 @@ pub(crate) enum Parsed {
 /// Interprets an event's data. Empty data yields nothing. Data made of several lines that is
 /// not one JSON value is read line by line, for servers that omit the blank line between
 /// events.
-pub(crate) fn parse_data(data: &str, out: &mut Vec<Parsed>) {
+pub(crate) fn parse_data<T: DeserializeOwned>(data: &str, out: &mut Vec<Parsed<T>>) {
     let data = data.trim();
     if data.is_empty() {
         return;
@@ -129,7 +130,7 @@ pub(crate) fn parse_data(data: &str, out: &mut Vec<Parsed>) {
     parse_one(data, out);
 }
 
-fn parse_one(data: &str, out: &mut Vec<Parsed>) {
+fn parse_one<T: DeserializeOwned>(data: &str, out: &mut Vec<Parsed<T>>) {
     if data.is_empty() {
         return;
     }
@@ -152,15 +153,16 @@ fn parse_one(data: &str, out: &mut Vec<Parsed>) {
         out.push(Parsed::Error(ClientError::from_stream_event(obj)));
         return;
     }
-    out.push(match serde_json::from_value::<ChatCompletionChunk>(value) {
+    out.push(match serde_json::from_value::<T>(value) {
         Ok(chunk) => Parsed::Chunk(Box::new(chunk)),
-        Err(e) => Parsed::Error(ClientError::decode("chat completion chunk", e)),
+        Err(e) => Parsed::Error(ClientError::decode("stream chunk", e)),
     });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ingot_protocol::chat_response::ChatCompletionChunk;
 
     fn feed(pieces: &[&[u8]]) -> Vec<SseEvent> {
         let mut d = SseDecoder::default();
@@ -208,7 +210,7 @@ mod tests {
 
     #[test]
     fn data_meanings() {
-        let mut out = Vec::new();
+        let mut out: Vec<Parsed<ChatCompletionChunk>> = Vec::new();
         parse_data("[DONE]", &mut out);
         parse_data(
             r#"{"error":{"message":"boom","type":"E","code":500}}"#,
@@ -233,7 +235,7 @@ mod tests {
     fn lines_without_blank_separator_are_read_one_by_one() {
         let c =
             r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[]}"#;
-        let mut out = Vec::new();
+        let mut out: Vec<Parsed<ChatCompletionChunk>> = Vec::new();
         parse_data(&format!("{c}\n{c}\n[DONE]"), &mut out);
         assert!(matches!(
             out.as_slice(),

@@ -1,4 +1,5 @@
-//! [`ChatStream`]: the chunks of a streamed chat completion.
+//! [`EventStream`]: the chunks of a streamed chat completion ([`ChatStream`]) or text
+//! completion ([`CompletionStream`]).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -8,22 +9,31 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::stream::{BoxStream, Stream, StreamExt};
 use ingot_protocol::chat_response::ChatCompletionChunk;
+use ingot_protocol::completions::CompletionResponse;
+use serde::de::DeserializeOwned;
 
 use crate::ClientError;
 use crate::sse::{Parsed, SseDecoder, SseEvent, parse_data};
 
 /// The chunks of a streamed chat completion, as returned by
 /// [`Client::chat_stream`](crate::Client::chat_stream).
+pub type ChatStream = EventStream<ChatCompletionChunk>;
+
+/// The chunks of a streamed text completion, as returned by
+/// [`Client::completions_stream`](crate::Client::completions_stream).
+pub type CompletionStream = EventStream<CompletionResponse>;
+
+/// The typed chunks of a server-sent event stream.
 ///
 /// The stream ends after `data: [DONE]` or when the body ends. An error (an `error` event
 /// from the server, a chunk that does not parse, a broken connection, or no data for longer
 /// than the configured timeout) is yielded once and ends the stream.
-pub struct ChatStream {
-    inner: BoxStream<'static, Result<ChatCompletionChunk, ClientError>>,
+pub struct EventStream<T> {
+    inner: BoxStream<'static, Result<T, ClientError>>,
     retries: u32,
 }
 
-impl ChatStream {
+impl<T: DeserializeOwned + Send + 'static> EventStream<T> {
     /// Reads `body` as SSE; `idle` bounds the wait for each piece.
     pub(crate) fn new(
         body: BoxStream<'static, reqwest::Result<Bytes>>,
@@ -50,36 +60,32 @@ impl ChatStream {
     }
 }
 
-impl std::fmt::Debug for ChatStream {
+impl<T> std::fmt::Debug for EventStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatStream")
+        f.debug_struct("EventStream")
             .field("retries", &self.retries)
             .finish_non_exhaustive()
     }
 }
 
-impl Stream for ChatStream {
-    type Item = Result<ChatCompletionChunk, ClientError>;
+impl<T> Stream for EventStream<T> {
+    type Item = Result<T, ClientError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.inner.poll_next_unpin(cx)
     }
 }
 
-struct State {
+struct State<T> {
     /// `None` once the body has ended.
     body: Option<BoxStream<'static, reqwest::Result<Bytes>>>,
     decoder: SseDecoder,
-    pending: VecDeque<Parsed>,
+    pending: VecDeque<Parsed<T>>,
     done: bool,
 }
 
-impl State {
-    async fn next(
-        &mut self,
-        idle: Duration,
-        retries: u32,
-    ) -> Option<Result<ChatCompletionChunk, ClientError>> {
+impl<T: DeserializeOwned> State<T> {
+    async fn next(&mut self, idle: Duration, retries: u32) -> Option<Result<T, ClientError>> {
         loop {
             if self.done {
                 return None;

@@ -26,7 +26,7 @@ pub const MAX_LOGPROBS: u32 = 20;
 pub const DEFAULT_MAX_TOKENS: u32 = 16;
 
 /// A text completion request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CompletionRequest {
     /// Model id; unknown ids answer 404.
@@ -189,6 +189,12 @@ pub enum OnePrompt<'a> {
     Text(&'a str),
     /// Token ids.
     Tokens(&'a [u32]),
+}
+
+impl Default for Prompt {
+    fn default() -> Self {
+        Prompt::Text(String::new())
+    }
 }
 
 impl Prompt {

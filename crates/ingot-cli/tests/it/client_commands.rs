@@ -273,3 +273,58 @@ async fn completions_for_bash() {
     assert!(script.contains("_ingot()"), "{script}");
     assert!(script.contains("vision"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerank_orders_passages_and_complete_fills_the_middle() {
+    if !have_models() {
+        return;
+    }
+    let s = spawn(true, &[]).await;
+    let o = output(ingot(&[
+        "rerank",
+        "How long should I boil an egg?",
+        "Hens lay about one egg a day.",
+        "Boil the egg for nine minutes for a firm yolk.",
+        "--base-url",
+        &s.base_url,
+    ]))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("1. [1] ") && lines[0].contains("nine minutes"),
+        "{out}"
+    );
+
+    let o = output(ingot(&[
+        "complete",
+        "def add(a, b):\n    ",
+        "--suffix",
+        "\n\nprint(add(1, 2))\n",
+        "--max-tokens",
+        "12",
+        "--temperature",
+        "0",
+        "--base-url",
+        &s.base_url,
+    ]))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("return"), "{}", stdout(&o));
+    // The small model has no FIM tokens: the server's 400 is an invalid-request exit.
+    let o = output(ingot(&[
+        "complete",
+        "x",
+        "--suffix",
+        "y",
+        "-m",
+        "meta/llama-3.1-8b-instruct",
+        "--base-url",
+        &s.base_url,
+    ]))
+    .await;
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("fill-in-the-middle"), "{}", stderr(&o));
+}

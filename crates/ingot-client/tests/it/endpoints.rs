@@ -174,3 +174,79 @@ async fn trellis_content_filtered_is_an_error() {
     let err = server.client().trellis(&trellis_req()).await.unwrap_err();
     assert!(err.to_string().contains("CONTENT_FILTERED"), "{err}");
 }
+
+#[tokio::test]
+async fn completions_body_and_stream() {
+    use ingot_client::protocol::completions::{CompletionRequest, Prompt};
+    let chunk = |text: &str| {
+        serde_json::json!({"id": "cmpl-1", "object": "text_completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": null}]})
+        .to_string()
+    };
+    let body = format!(
+        "data: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
+        chunk("re"),
+        chunk("turn")
+    );
+    let server = Server::start(vec![
+        Canned::json(
+            200,
+            serde_json::json!({"id": "cmpl-2", "object": "text_completion", "created": 1, "model": "m",
+                "choices": [{"index": 0, "text": "return x", "logprobs": null, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}),
+        ),
+        Canned::sse(&[&body]),
+    ])
+    .await;
+    let req = CompletionRequest {
+        model: "bigcode/starcoder2-7b".into(),
+        prompt: Prompt::Text("def f(x):\n    ".into()),
+        suffix: Some("\n".into()),
+        stream: Some(true),
+        ..CompletionRequest::default()
+    };
+    let resp = server.client().completions(&req).await.unwrap();
+    assert_eq!(resp.choices[0].text, "return x");
+    let sent = server.seen()[0].json();
+    assert_eq!(server.seen()[0].path, "/v1/completions");
+    assert_eq!(sent["stream"], false);
+    assert_eq!(sent["suffix"], "\n");
+    let texts: Vec<String> = futures::StreamExt::collect::<Vec<_>>(
+        server.client().completions_stream(&req).await.unwrap(),
+    )
+    .await
+    .into_iter()
+    .map(|c| c.unwrap().choices[0].text.clone())
+    .collect();
+    assert_eq!(texts, ["re", "turn"]);
+    assert_eq!(server.seen()[1].json()["stream"], true);
+}
+
+#[tokio::test]
+async fn ranking_checks_the_indices_it_gets() {
+    use ingot_client::protocol::ranking::{RankingRequest, RankingText};
+    let server = Server::start(vec![
+        Canned::json(
+            200,
+            serde_json::json!({"rankings": [{"index": 1, "logit": 2.5}, {"index": 0, "logit": -1.0}]}),
+        ),
+        Canned::json(200, serde_json::json!({"rankings": [{"index": 7, "logit": 2.5}]})),
+    ])
+    .await;
+    let req = RankingRequest {
+        model: "nvidia/llama-3.2-nv-rerankqa-1b-v2".into(),
+        query: RankingText::new("q"),
+        passages: vec![RankingText::new("a"), RankingText::new("b")],
+        truncate: None,
+        extra: Default::default(),
+    };
+    let resp = server.client().ranking(&req).await.unwrap();
+    assert_eq!(resp.rankings[0].index, 1);
+    assert_eq!(server.seen()[0].path, "/v1/ranking");
+    assert_eq!(
+        server.seen()[0].json()["passages"],
+        serde_json::json!([{"text": "a"}, {"text": "b"}])
+    );
+    let err = server.client().ranking(&req).await.unwrap_err();
+    assert!(matches!(err, ClientError::Decode { .. }), "{err}");
+}
