@@ -70,8 +70,9 @@ async fn relevant_passages_come_first_on_the_relevance_set() {
     }
     let mrr = reciprocal / set.len() as f64;
     let r1 = first as f64 / set.len() as f64;
-    // all-MiniLM-L6-v2 measures MRR 0.87, R@1 0.77 here (docs/benchmarks.md).
-    assert!(mrr >= 0.8 && r1 >= 0.7, "MRR@10 {mrr:.3}, R@1 {r1:.3}");
+    // all-MiniLM-L6-v2 measures MRR@10 0.90, R@1 0.85 on this set (docs/benchmarks.md);
+    // pointwise yes/no scoring with the local chat models 0.50 and 0.64.
+    assert!(mrr >= 0.85 && r1 >= 0.75, "MRR@10 {mrr:.3}, R@1 {r1:.3}");
 }
 
 #[tokio::test]
