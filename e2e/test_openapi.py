@@ -25,6 +25,8 @@ KEY = "st-secret-key"
 # Local ids the test profile names, so generated requests reach the engines instead of 404.
 CHAT_IDS = ["meta/llama-3.1-8b-instruct", "deepseek-ai/deepseek-r1"]
 EMBED_IDS = ["nvidia/nv-embed-v1", "baai/bge-m3"]
+COMPLETION_IDS = ["meta/llama-3.1-8b-instruct", "bigcode/starcoder2-7b"]
+RANKING_IDS = ["nvidia/llama-3.2-nv-rerankqa-1b-v2"]
 MODEL_IDS = CHAT_IDS + EMBED_IDS + ["microsoft/trellis", "nvidia/nvclip"]
 # Generated chat requests ask for at most this many tokens (and n <= 2): generation on two
 # cores is the slow part of the run; the schema's ranges are untouched.
@@ -93,6 +95,29 @@ def _repair_chat(body):
             m["content"] = c.replace("<img", "img")
 
 
+def _repair_completion(body):
+    """What the completion schema cannot state: an empty text prompt needs a suffix, only
+    the code model fills in the middle, echo takes no logprobs, best_of equals n."""
+    for holder in (body, body.get("nvext")):
+        if isinstance(holder, dict):
+            for k in GUIDED:
+                holder.pop(k, None)
+    rf = body.get("response_format")
+    if isinstance(rf, dict) and rf.get("type") != "text":
+        del body["response_format"]
+    body.pop("suffix", None)
+    body.pop("best_of", None)
+    if body.get("echo") and body.get("logprobs") is not None:
+        body["echo"] = False
+    p = body.get("prompt")
+    if p == "" or (isinstance(p, list) and "" in p):
+        body["prompt"] = "Hello"
+    if isinstance(body.get("logit_bias"), dict):
+        body["logit_bias"] = {k: v for k, v in body["logit_bias"].items() if int(k) < 2**32}
+    if body.get("stream") is None and zlib.crc32(repr(body).encode()) % 3 == 0:
+        body["stream"] = True
+
+
 def _repair_embeddings(body):
     if body.get("input_type") is None:
         body["input_type"] = "query"  # nv-embed-v1 is asymmetric
@@ -117,12 +142,14 @@ def before_call(context, case, kwargs):
     path = case.operation.path
     if not isinstance(body, dict):
         return
-    if path == "/v1/chat/completions":
+    if path in ("/v1/chat/completions", "/v1/completions"):
         _cap_generation(body)
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return
     if path == "/v1/chat/completions":
         _repair_chat(body)
+    elif path == "/v1/completions":
+        _repair_completion(body)
     elif path == "/v1/embeddings":
         _repair_embeddings(body)
     elif path in ("/v1/genai/microsoft/trellis", "/v1/infer"):
@@ -139,8 +166,10 @@ if os.environ.get("SCHEMATHESIS_HOOKS") == __name__:
 # - positive_data_acceptance: a request the schema allows may still be refused, by design:
 #   an unknown or wrong-kind model id (404/400), a rule JSON Schema cannot state
 #   (`top_logprobs` needs `logprobs`, `content` may be null only on an assistant message with
-#   tool calls, media parts only in user messages, TRELLIS images must decode), or a prompt
-#   longer than the model's context (400). All of these answer documented 4xx statuses.
+#   tool calls, media parts only in user messages, TRELLIS images must decode, token ids
+#   within the vocabulary, `suffix` only for models with fill-in-the-middle tokens), or a
+#   prompt or passage longer than the model's context (400). All of these answer documented
+#   4xx statuses.
 EXCLUDED_CHECKS = ["positive_data_acceptance"]
 
 
@@ -167,6 +196,7 @@ def test_document_is_public_and_complete(st_server):
     assert ops == {
         ("get", "/v1/models"), ("get", "/v1/models/{model}"),
         ("post", "/v1/chat/completions"), ("post", "/v1/embeddings"),
+        ("post", "/v1/completions"), ("post", "/v1/ranking"),
         ("post", "/v1/genai/microsoft/trellis"), ("post", "/v1/infer"),
         ("get", "/v1/health/live"), ("get", "/v1/health/ready"),
         ("get", "/health"), ("get", "/version"),
@@ -186,6 +216,8 @@ def test_schemathesis(st_server, tmp_path):
     schemas = doc["components"]["schemas"]
     schemas["ChatCompletionRequest"]["properties"]["model"] = {"enum": CHAT_IDS}
     schemas["EmbeddingRequest"]["properties"]["model"] = {"enum": EMBED_IDS}
+    schemas["CompletionRequest"]["properties"]["model"] = {"enum": COMPLETION_IDS}
+    schemas["RankingRequest"]["properties"]["model"] = {"enum": RANKING_IDS}
     doc["paths"]["/v1/models/{model}"]["parameters"][0]["schema"] = {"enum": MODEL_IDS}
     (tmp_path / "openapi.json").write_text(json.dumps(doc))
 
@@ -217,4 +249,4 @@ def test_schemathesis(st_server, tmp_path):
     print(out)
     assert run.returncode == 0, out[-20000:]
     summary = out[out.rfind("SUMMARY"):]
-    assert "Tested: 13" in summary and "No issues found" in summary, summary
+    assert "Tested: 15" in summary and "No issues found" in summary, summary

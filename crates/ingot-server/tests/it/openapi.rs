@@ -12,6 +12,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/v1/models/{model}"),
     ("post", "/v1/chat/completions"),
     ("post", "/v1/embeddings"),
+    ("post", "/v1/completions"),
+    ("post", "/v1/ranking"),
     ("post", "/v1/genai/microsoft/trellis"),
     ("post", "/v1/infer"),
     ("get", "/v1/health/live"),
