@@ -9,9 +9,7 @@
 #   bench/ranking/run.sh [--methods M1,M2] [--limit N] [--concurrency 4] [--json-out FILE]
 #                        [--misses]
 #
-# Env: METHODS (default below), RANKING=1 (add ranking:$RANKING_MODEL unconditionally; without
-# it, added when /v1/models lists the id and a probe of /v1/ranking succeeds; RANKING=0: never),
-# RANKING_MODEL (default nvidia/llama-3.2-nv-rerankqa-1b-v2), LIMIT (first N queries),
+# Env: METHODS (default below), LIMIT (first N queries),
 # INGOT_MODEL_DIR, CARGO_TARGET_DIR, INGOT_BIN (a prebuilt ingot binary: skips the cargo
 # build), BENCH_PYTHON (default the e2e venv, ~/.cache/ingot/e2e-venv, for `requests`; python3
 # otherwise).
@@ -22,8 +20,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 source "$root/bench/common.sh"
-methods="${METHODS:-biencoder:nvidia/nv-embed-v1,biencoder:baai/bge-m3,llm:meta/llama-3.1-8b-instruct,llm:meta/llama-3.3-70b-instruct}"
-ranking_model="${RANKING_MODEL:-nvidia/llama-3.2-nv-rerankqa-1b-v2}"
+methods="${METHODS:-ranking:nvidia/llama-3.2-nv-rerankqa-1b-v2,biencoder:nvidia/nv-embed-v1,biencoder:baai/bge-m3,llm:meta/llama-3.1-8b-instruct,llm:meta/llama-3.3-70b-instruct}"
 limit="${LIMIT:-0}"; concurrency=4; json_out=""; misses=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -51,23 +48,6 @@ pids+=($!)
 wait_ready "http://127.0.0.1:$port/v1/health/ready"
 base="http://127.0.0.1:$port"
 
-# The catalog lists the reranking ids whether or not anything answers /v1/ranking, so a listed
-# id also has to pass a one-passage probe; RANKING=1 adds the method regardless, RANKING=0 never.
-if [[ ",$methods," != *",ranking:$ranking_model,"* ]] && [ "${RANKING:-}" != 0 ]; then
-  if [ "${RANKING:-}" = 1 ]; then
-    methods="ranking:$ranking_model,$methods"
-  elif curl -sf "$base/v1/models" | grep -qF "\"$ranking_model\""; then
-    code="$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
-      -d "{\"model\":\"$ranking_model\",\"query\":{\"text\":\"q\"},\"passages\":[{\"text\":\"p\"}]}" \
-      "$base/v1/ranking")"
-    if [ "$code" = 200 ]; then
-      methods="ranking:$ranking_model,$methods"
-    else
-      echo "== $ranking_model is listed but POST /v1/ranking answers $code:" \
-        "skipped (RANKING=1 forces it)" >&2
-    fi
-  fi
-fi
 echo "== ingot serve at $base; methods: $methods" >&2
 args=(--base-url "$base" --methods "$methods" --limit "$limit" --concurrency "$concurrency")
 [ -n "$json_out" ] && args+=(--json-out "$json_out")
