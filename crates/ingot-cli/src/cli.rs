@@ -321,8 +321,8 @@ pub enum LogFormat {
 #[derive(Debug, Parser)]
 pub struct ServeArgs {
     /// TOML configuration file (keys: host, port, model_dir, api_keys, keys_db, body_limit,
-    /// local_fallback, upstream_max_in_flight, [chat], [embeddings], [vision], [gen3d],
-    /// [[upstreams]]; see docs/configuration.md).
+    /// header_timeout_secs, max_connections, local_fallback, upstream_max_in_flight, [chat],
+    /// [embeddings], [vision], [gen3d], [[upstreams]], [[models]]; see docs/configuration.md).
     #[arg(long, env = "INGOT_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to bind [default: 127.0.0.1].

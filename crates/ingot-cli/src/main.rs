@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod exit;
 mod keys;
+mod logline;
 mod select;
 mod serve;
 mod spinner;

@@ -22,9 +22,13 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("ingot_server=info,ingot=info,warn"));
+    // Colours only on a terminal; escaped lines either way (JSON escapes by itself, and the
+    // cap applies to both).
+    let ansi = format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(ansi)
+        .with_writer(crate::logline::SafeLines::new(std::io::stderr, ansi));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),

@@ -14,6 +14,19 @@ pub enum EmbedError {
         /// The model's limit, special tokens included.
         max: usize,
     },
+    /// A text input has more characters than the model's token limit can hold, found before
+    /// tokenizing it (`truncate` was `None`): its cost is bounded by the limit, not the input.
+    #[error(
+        "Input length exceeds maximum allowed token size {max} (input {index}: more than {chars} non-space characters)"
+    )]
+    TooLongText {
+        /// Position of the input in the request.
+        index: usize,
+        /// The most non-space characters `max` tokens can hold.
+        chars: usize,
+        /// The model's limit, special tokens included.
+        max: usize,
+    },
     /// An input is an empty string or an empty token list.
     #[error("input {index} is empty; inputs cannot be an empty string")]
     EmptyInput {

@@ -12,11 +12,19 @@ use crate::{EmbedInput, InputType, Truncate};
 pub(crate) const QUERY_PREFIX: &str = "query: ";
 pub(crate) const PASSAGE_PREFIX: &str = "passage: ";
 
+/// Non-space characters one token covers at most, whatever the vocabulary: WordPiece turns
+/// a word longer than 100 characters into one `[UNK]`.
+const MIN_CHARS_PER_TOKEN: usize = 100;
+
 pub(crate) struct TextTokenizer {
     tk: Tokenizer,
     bos: u32,
     eos: u32,
     vocab: usize,
+    /// Non-space characters one token covers at most (the longest vocabulary entry, at least
+    /// [`MIN_CHARS_PER_TOKEN`]): a text with more than `limit × this` of them cannot fit, and
+    /// is refused or cut before it is tokenized.
+    chars_per_token: usize,
     /// e5-style models: (query prefix ids, passage prefix ids), kept through START truncation.
     prefixes: Option<(Vec<u32>, Vec<u32>)>,
 }
@@ -44,11 +52,18 @@ impl TextTokenizer {
                 )));
             }
         };
+        let longest = tk
+            .get_vocab(true)
+            .keys()
+            .map(|k| k.trim_start_matches("##").chars().count())
+            .max()
+            .unwrap_or(0);
         let mut this = Self {
             tk,
             bos,
             eos,
             vocab,
+            chars_per_token: longest.max(MIN_CHARS_PER_TOKEN),
             prefixes: None,
         };
         if uses_prefixes {
@@ -76,6 +91,34 @@ impl TextTokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// `text`, or the part of it that can matter when it has more non-space characters than
+    /// `max_tokens` tokens can hold: refused (`None`), or cut to that many from its start
+    /// (`End`) or its end (`Start`). Reads at most that many characters of a longer text.
+    fn bounded<'t>(
+        &self,
+        index: usize,
+        text: &'t str,
+        truncate: Truncate,
+        max_tokens: usize,
+    ) -> Result<&'t str, EmbedError> {
+        let chars = max_tokens.saturating_mul(self.chars_per_token);
+        match truncate {
+            Truncate::None => match past(text.char_indices(), chars) {
+                None => Ok(text),
+                Some(_) => Err(EmbedError::TooLongText {
+                    index,
+                    chars,
+                    max: max_tokens,
+                }),
+            },
+            Truncate::End => Ok(past(text.char_indices(), chars).map_or(text, |at| &text[..at])),
+            Truncate::Start => Ok(past(text.char_indices().rev(), chars).map_or(text, |at| {
+                let width = text[at..].chars().next().map_or(0, char::len_utf8);
+                &text[at + width..]
+            })),
+        }
+    }
+
     /// The full id sequence (special tokens included) the model sees for input `index`.
     pub fn encode(
         &self,
@@ -90,6 +133,7 @@ impl TextTokenizer {
                 if text.is_empty() {
                     return Err(EmbedError::EmptyInput { index });
                 }
+                let text = self.bounded(index, text, truncate, max_tokens)?;
                 match &self.prefixes {
                     Some((q, p)) => {
                         let (prefix, prefix_ids) = match input_type {
@@ -148,6 +192,20 @@ impl TextTokenizer {
         seq.push(self.eos);
         Ok(seq)
     }
+}
+
+/// Where the non-space character after the first `n` of `chars` is (byte offset), if any.
+fn past(chars: impl Iterator<Item = (usize, char)>, n: usize) -> Option<usize> {
+    let mut seen = 0;
+    for (at, c) in chars {
+        if !c.is_whitespace() {
+            seen += 1;
+            if seen > n {
+                return Some(at);
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -243,6 +301,36 @@ pub(crate) mod tests {
             e5.encode(2, &EmbedInput::Tokens(vec![]), None, Truncate::None, 8),
             Err(EmbedError::EmptyInput { index: 2 })
         ));
+    }
+
+    #[test]
+    fn over_long_texts_are_bounded_before_tokenizing() {
+        let plain = TextTokenizer::from_file(&tiny_tokenizer_file("bound"), 16, false).unwrap();
+        let max = 6;
+        let chars = max * plain.chars_per_token;
+        // Whitespace does not count: a short text padded with spaces is not refused.
+        let spaced = format!("a{}b", " ".repeat(10 * chars));
+        assert!(
+            plain
+                .encode(0, &text(&spaced), None, Truncate::None, max)
+                .is_ok()
+        );
+        let huge = "x".repeat(chars + 1);
+        assert!(matches!(
+            plain.encode(2, &text(&huge), None, Truncate::None, max),
+            Err(EmbedError::TooLongText { index: 2, .. })
+        ));
+        assert_eq!(
+            plain.bounded(0, &huge, Truncate::End, max).unwrap().len(),
+            chars
+        );
+        let tail = format!("é{}", "y".repeat(chars));
+        assert_eq!(
+            plain.bounded(0, &tail, Truncate::Start, max).unwrap(),
+            &tail[2..]
+        );
+        let fits = "a b c";
+        assert_eq!(plain.bounded(0, fits, Truncate::None, max).unwrap(), fits);
     }
 
     #[test]

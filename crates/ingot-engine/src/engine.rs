@@ -30,6 +30,9 @@ pub const MEDIA_MARKER: &str = "<__ingot_media__>";
 pub const MAX_TOP_LOGPROBS: u32 = 20;
 /// Events buffered per job before the scheduler keeps them in its own outbox.
 const EVENT_CHANNEL_CAPACITY: usize = 256;
+/// Bytes of text one token stands for at least in the prompt-length bound: more than any
+/// special token's text (`<|begin_of_text|>`, `<｜fim▁begin｜>`).
+const MIN_PIECE_BYTES: usize = 128;
 
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 
@@ -64,6 +67,9 @@ pub(crate) struct Shared {
     pub(crate) reasons: bool,
     /// Text bytes of every token (special tokens render empty), indexed by token id.
     pub(crate) token_bytes: Vec<Vec<u8>>,
+    /// Bytes of text one token stands for at most (the longest piece, at least
+    /// [`MIN_PIECE_BYTES`] for special tokens, whose text `token_bytes` leaves out).
+    pub(crate) max_piece_bytes: usize,
     /// End-of-generation token ids (for `min_tokens`).
     pub(crate) eog_tokens: Arc<[u32]>,
     pub(crate) cfg: ChatEngineConfig,
@@ -251,6 +257,12 @@ impl ChatEngine {
             template,
             tool_format,
             reasons: source.contains("<think>") || source.contains("</think>"),
+            max_piece_bytes: token_bytes
+                .iter()
+                .map(Vec::len)
+                .max()
+                .unwrap_or(0)
+                .max(MIN_PIECE_BYTES),
             token_bytes,
             eog_tokens,
             cfg: cfg.clone(),
@@ -427,6 +439,13 @@ impl ChatEngine {
     pub fn submit(&self, job: ChatJob) -> Result<JobHandle, EngineError> {
         let shared = &self.inner.shared;
         validate_job(&job, &shared.info)?;
+        // A token holds at most `max_piece_bytes` bytes of text: a longer prompt cannot fit,
+        // and is refused before the template and the tokenizer see it.
+        let bytes = text_bytes(&job);
+        let max_context = shared.info.ctx_per_slot;
+        if bytes > (max_context as usize).saturating_mul(shared.max_piece_bytes) {
+            return Err(EngineError::PromptTooLongText { bytes, max_context });
+        }
         let matcher = job
             .constraint
             .as_ref()
@@ -462,7 +481,6 @@ impl ChatEngine {
             };
             return Err(EngineError::invalid(param, "the prompt is empty"));
         }
-        let max_context = shared.info.ctx_per_slot;
         if prompt_tokens >= max_context {
             return Err(EngineError::PromptTooLong {
                 prompt_tokens,
@@ -656,6 +674,24 @@ fn load_projector(
         return Err(load("the projector has no vision encoder".into()));
     }
     Ok(ctx)
+}
+
+/// Bytes of text a job's prompt is made of (message contents and tool calls, or the raw
+/// prompt); token-id prompts count none (their length is checked as it is).
+fn text_bytes(job: &ChatJob) -> usize {
+    match &job.prompt {
+        Some(RawPrompt::Text(t)) => t.len(),
+        Some(RawPrompt::Fim { prefix, suffix }) => prefix.len() + suffix.len(),
+        Some(RawPrompt::Tokens(_)) => 0,
+        None => job
+            .messages
+            .iter()
+            .map(|m| {
+                m.content.as_ref().map_or(0, String::len)
+                    + m.tool_calls.as_ref().map_or(0, |c| c.to_string().len())
+            })
+            .sum(),
+    }
 }
 
 fn validate_job(job: &ChatJob, info: &ModelInfo) -> Result<(), EngineError> {

@@ -18,6 +18,18 @@ pub enum EngineError {
         /// Context size of one sequence (`ctx_per_slot`).
         max_context: u32,
     },
+    /// The prompt's text is longer than one sequence's context can hold, found before it was
+    /// rendered or tokenized (so refusing it costs what the limit allows, not what was sent).
+    #[error(
+        "prompt is too long: its {bytes} bytes of text are more than the {max_context} tokens of \
+         one sequence's context can hold"
+    )]
+    PromptTooLongText {
+        /// Bytes of text in the prompt (message contents, or the raw prompt).
+        bytes: usize,
+        /// Context size of one sequence (`ctx_per_slot`).
+        max_context: u32,
+    },
     /// The bounded wait queue is full; the caller should retry later.
     #[error("the engine's request queue is full; retry in {retry_after_secs} s")]
     QueueFull {

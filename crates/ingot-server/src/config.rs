@@ -16,6 +16,10 @@ pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 8000;
 /// Default body limit: 64 MiB, as base64 images and videos exceed axum's 2 MB default.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024 * 1024;
+/// Default of `header_timeout_secs`.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 30;
+/// Default of `max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +40,11 @@ pub struct Config {
     pub keys_db: Option<PathBuf>,
     /// Largest accepted request body in bytes.
     pub body_limit: usize,
+    /// Seconds a client has to send a request's headers, counted from when the connection
+    /// opened or last went idle: slow senders and idle keep-alive connections are closed.
+    pub header_timeout_secs: u64,
+    /// Open connections at most; one more is answered 503 and closed.
+    pub max_connections: usize,
     /// The local chat engine.
     pub chat: ChatConfig,
     /// The local embedding engines.
@@ -145,6 +154,8 @@ impl Default for Config {
             api_keys: Vec::new(),
             keys_db: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             chat: ChatConfig::default(),
             embeddings: EmbeddingsConfig::default(),
             gen3d: Gen3dConfig::default(),

@@ -9,6 +9,26 @@ use axum::response::{IntoResponse, Response};
 use ingot_protocol::chat::FieldError;
 use ingot_protocol::error::ErrorBody;
 
+/// Longest id or path an error message repeats, in characters.
+pub const MAX_SHOWN: usize = 256;
+/// Longest error message sent, in characters.
+pub const MAX_DETAIL: usize = 4096;
+
+/// `text` as an error message repeats it: at most [`MAX_SHOWN`] characters, then how much
+/// was left out.
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    cap(text, MAX_SHOWN)
+}
+
+fn cap(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((at, _)) => {
+            std::borrow::Cow::Owned(format!("{}… ({} more bytes)", &text[..at], text.len() - at))
+        }
+    }
+}
+
 /// A client-visible error.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
@@ -16,13 +36,13 @@ pub enum ApiError {
     #[error("Invalid or missing API key. Send `Authorization: Bearer <API key>`.")]
     Unauthorized,
     /// Unknown model id.
-    #[error("The model `{model}` does not exist. Check the model id (GET /v1/models lists them).")]
+    #[error("The model `{}` does not exist. Check the model id (GET /v1/models lists them).", shown(.model))]
     ModelNotFound {
         /// The id asked for.
         model: String,
     },
     /// The model exists but answers on another endpoint.
-    #[error("The model `{model}` is a {kind} model; send it to {endpoint}.")]
+    #[error("The model `{}` is a {kind} model; send it to {endpoint}.", shown(.model))]
     WrongEndpoint {
         /// The id asked for.
         model: String,
@@ -32,7 +52,7 @@ pub enum ApiError {
         endpoint: &'static str,
     },
     /// No route at this path.
-    #[error("No route for {method} {path}. Check the URL: the API lives under /v1.")]
+    #[error("No route for {} {}. Check the URL: the API lives under /v1.", shown(.method), shown(.path))]
     RouteNotFound {
         /// Request method.
         method: String,
@@ -40,7 +60,7 @@ pub enum ApiError {
         path: String,
     },
     /// Route exists, method does not.
-    #[error("Method {method} is not allowed on {path}.")]
+    #[error("Method {} is not allowed on {}.", shown(.method), shown(.path))]
     MethodNotAllowed {
         /// Request method.
         method: String,
@@ -68,7 +88,7 @@ pub enum ApiError {
         param: Option<String>,
     },
     /// A known id whose kind has nothing to serve it.
-    #[error("The model `{model}` ({kind}) cannot be served: {reason}.")]
+    #[error("The model `{}` ({kind}) cannot be served: {reason}.", shown(.model))]
     NoEngine {
         /// The id asked for.
         model: String,
@@ -195,7 +215,7 @@ impl ApiError {
         let (kind, code, param) = self.kind_and_code();
         let detail = match self {
             ApiError::Internal(_) => "The server hit an internal error; see its log.".to_owned(),
-            other => other.to_string(),
+            other => cap(&other.to_string(), MAX_DETAIL).into_owned(),
         };
         ErrorBody::new(
             status.as_u16(),
@@ -312,6 +332,23 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unbounded_echo_is_capped() {
+        let id = "é".repeat(1 << 20);
+        let detail = ApiError::ModelNotFound { model: id.clone() }
+            .body()
+            .detail
+            .unwrap();
+        assert!(detail.len() < 1024, "{}", detail.len());
+        assert!(detail.contains(&format!("({} more bytes)", id.len() - 2 * MAX_SHOWN)));
+        let long = ApiError::BadRequest {
+            message: "x".repeat(100_000),
+            param: None,
+        };
+        assert!(long.body().detail.unwrap().len() < MAX_DETAIL + 64);
+        assert_eq!(shown("meta/llama"), "meta/llama");
+    }
 
     #[test]
     fn internal_details_are_not_sent() {

@@ -18,11 +18,13 @@
 //! - [`observe`]: per-request accounting (metrics, usage ledger, token charges).
 //! - [`metrics`]: the Prometheus registry behind `/metrics` and `/v1/metrics`.
 //! - [`routes`]: one module per endpoint.
+//! - `listen`: the accept loop (header-read timeout, connection cap, graceful shutdown).
 
 pub mod backends;
 pub mod config;
 pub mod error;
 pub mod extract;
+mod listen;
 pub mod local;
 pub mod metrics;
 pub mod middleware;
@@ -144,9 +146,13 @@ pub async fn serve(
         tracing::warn!("no API keys configured: every request is accepted without authentication");
     }
     tracing::info!("listening on {addr}");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let cfg = state.config();
+    let limits = listen::Limits {
+        header_timeout: std::time::Duration::from_secs(cfg.header_timeout_secs.max(1)),
+        max_connections: cfg.max_connections,
+    };
+    listen::run(listener, app(state), limits, shutdown).await;
+    Ok(())
 }
 
 /// Loads the configured local models on blocking threads, recording each one's state in

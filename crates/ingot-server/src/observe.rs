@@ -147,6 +147,13 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let tally = Arc::new(Tally::new(state.clone()));
     req.extensions_mut().insert(Arc::clone(&tally));
     state.metrics().in_flight(1);
+    // Counted when dropped, whatever the exit: after the response body, or here if the
+    // client leaves before the handler answers (the handler's future is then dropped).
+    let mut done = Done {
+        tally: Arc::clone(&tally),
+        route,
+        status: CLIENT_CLOSED,
+    };
     let resp = next.run(req).await;
     let status = resp.status();
     if status.is_success() {
@@ -157,13 +164,13 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
             tally.usage(0, 0);
         }
     }
-    let done = Done {
-        tally,
-        route,
-        status: status.as_u16(),
-    };
+    done.status = status.as_u16();
     guard_body(resp, done)
 }
+
+/// The status a request is counted with when its client left before the answer (nginx's
+/// "client closed request").
+pub const CLIENT_CLOSED: u16 = 499;
 
 /// Keeps `guard` alive until the response body has been sent or dropped (the body's size
 /// hint, hence `Content-Length`, is kept).
@@ -203,8 +210,8 @@ impl<G: Send + Unpin + 'static> http_body::Body for Guarded<G> {
     }
 }
 
-/// Counts the request when dropped, i.e. when the response body has ended or the client
-/// went away.
+/// Counts the request when dropped, i.e. when the response body has ended, or the client
+/// went away during the body or before the answer ([`CLIENT_CLOSED`]).
 struct Done {
     tally: Arc<Tally>,
     route: String,

@@ -8,3 +8,4 @@
 
 mod client_commands;
 mod common;
+mod serve_log;

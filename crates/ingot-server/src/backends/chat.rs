@@ -164,10 +164,12 @@ fn vision_error(e: ingot_vision::VisionError) -> BackendError {
 
 pub(super) fn engine_error(e: EngineError) -> BackendError {
     match e {
-        EngineError::PromptTooLong { .. } => BackendError::BadRequest {
-            message: e.to_string(),
-            param: Some("messages".to_owned()),
-        },
+        EngineError::PromptTooLong { .. } | EngineError::PromptTooLongText { .. } => {
+            BackendError::BadRequest {
+                message: e.to_string(),
+                param: Some("messages".to_owned()),
+            }
+        }
         EngineError::QueueFull { retry_after_secs } => BackendError::Overloaded {
             what: "the chat model's queue is full".to_owned(),
             retry_after: retry_after_secs.max(1),

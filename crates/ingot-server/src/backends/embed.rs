@@ -104,10 +104,12 @@ impl Backend for LocalEmbed {
 
 fn embed_error(e: EmbedError) -> BackendError {
     match e {
-        EmbedError::TooLong { index, .. } => BackendError::BadRequest {
-            message: e.to_string(),
-            param: Some(format!("input.{index}")),
-        },
+        EmbedError::TooLong { index, .. } | EmbedError::TooLongText { index, .. } => {
+            BackendError::BadRequest {
+                message: e.to_string(),
+                param: Some(format!("input.{index}")),
+            }
+        }
         EmbedError::EmptyInput { index } | EmbedError::InvalidToken { index, .. } => {
             BackendError::invalid(format!("input.{index}"), e.to_string())
         }

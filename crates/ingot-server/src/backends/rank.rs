@@ -84,10 +84,12 @@ fn not_served(model: &str, field: &str) -> BackendError {
 /// An embedding error, with the input at fault named by `field`.
 fn rank_error(e: EmbedError, field: impl Fn(usize) -> String) -> BackendError {
     match e {
-        EmbedError::TooLong { index, .. } => BackendError::BadRequest {
-            message: format!("{e}; send `truncate: \"END\"` to cut it"),
-            param: Some(field(index)),
-        },
+        EmbedError::TooLong { index, .. } | EmbedError::TooLongText { index, .. } => {
+            BackendError::BadRequest {
+                message: format!("{e}; send `truncate: \"END\"` to cut it"),
+                param: Some(field(index)),
+            }
+        }
         EmbedError::EmptyInput { index } | EmbedError::InvalidToken { index, .. } => {
             BackendError::invalid(field(index), e.to_string())
         }

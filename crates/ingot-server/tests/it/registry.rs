@@ -56,6 +56,14 @@ fn request_for(base: &str, id: &str, kind_hint: &str) -> (String, Value) {
             format!("{base}/v1/genai/microsoft/trellis"),
             json!({"prompt": "a chair", "seed": 3}),
         ),
+        "completion" => (
+            format!("{base}/v1/completions"),
+            json!({"model": id, "prompt": "def f(x):", "max_tokens": 3}),
+        ),
+        "ranking" => (
+            format!("{base}/v1/ranking"),
+            json!({"model": id, "query": {"text": "q"}, "passages": [{"text": "a"}]}),
+        ),
         _ => (
             format!("{base}/v1/chat/completions"),
             json!({"model": id, "messages": [{"role": "user", "content": "Say hi."}],
