@@ -321,7 +321,8 @@ pub enum LogFormat {
 #[derive(Debug, Parser)]
 pub struct ServeArgs {
     /// TOML configuration file (keys: host, port, model_dir, api_keys, keys_db, body_limit,
-    /// header_timeout_secs, max_connections, local_fallback, upstream_max_in_flight, [chat],
+    /// header_timeout_secs, max_connections, sse_keep_alive_secs, shutdown_timeout_secs,
+    /// local_fallback, upstream_max_in_flight, [chat],
     /// [embeddings], [vision], [gen3d], [[upstreams]], [[models]]; see docs/configuration.md).
     #[arg(long, env = "INGOT_CONFIG")]
     pub config: Option<PathBuf>,
@@ -352,6 +353,10 @@ pub struct ServeArgs {
     /// Largest request body in bytes; larger bodies get 413 [default: 67108864 (64 MiB)].
     #[arg(long, env = "INGOT_BODY_LIMIT")]
     pub body_limit: Option<usize>,
+    /// Seconds open requests get to finish after SIGINT/SIGTERM; a second signal exits at
+    /// once [default: 30].
+    #[arg(long, env = "INGOT_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<u64>,
     /// Context of each concurrent chat sequence, in tokens [default: 4096].
     #[arg(long, env = "INGOT_CHAT_CTX_PER_SLOT")]
     pub chat_ctx_per_slot: Option<u32>,

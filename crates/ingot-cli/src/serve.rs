@@ -12,11 +12,15 @@ use crate::cli::{LogFormat, ServeArgs};
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let config = resolve_config(args)?;
-    tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?
-        .block_on(serve(config))
+        .context("starting the async runtime")?;
+    let served = rt.block_on(serve(config));
+    // Connections still open past the deadline, and model loads still running, are not
+    // waited for.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }
 
 fn init_logging(format: LogFormat) {
@@ -78,6 +82,9 @@ fn resolve_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(v) = args.body_limit {
         cfg.body_limit = v;
+    }
+    if let Some(v) = args.shutdown_timeout {
+        cfg.shutdown_timeout_secs = v;
     }
     if let Some(v) = args.chat_ctx_per_slot {
         cfg.chat.ctx_per_slot = v;
@@ -160,5 +167,32 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutdown signal received, draining connections");
+    tracing::info!("shutdown signal received, draining connections (a second signal exits now)");
+    tokio::spawn(async {
+        second_signal().await;
+        tracing::warn!("second shutdown signal: exiting without waiting for open requests");
+        std::process::exit(130);
+    });
+}
+
+/// The next SIGINT or SIGTERM.
+async fn second_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }

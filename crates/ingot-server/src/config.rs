@@ -20,6 +20,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 30;
 /// Default of `max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default of `sse_keep_alive_secs`.
+pub const DEFAULT_SSE_KEEP_ALIVE_SECS: u64 = 15;
+/// Default of `shutdown_timeout_secs`.
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +49,11 @@ pub struct Config {
     pub header_timeout_secs: u64,
     /// Open connections at most; one more is answered 503 and closed.
     pub max_connections: usize,
+    /// Seconds a stream may stay quiet (queued, thinking, a slow upstream) before a
+    /// `: keep-alive` comment is sent, so proxies with a read timeout keep it open.
+    pub sse_keep_alive_secs: u64,
+    /// Seconds open requests get to finish after a shutdown signal; then the server exits.
+    pub shutdown_timeout_secs: u64,
     /// The local chat engine.
     pub chat: ChatConfig,
     /// The local embedding engines.
@@ -156,6 +165,8 @@ impl Default for Config {
             body_limit: DEFAULT_BODY_LIMIT,
             header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            sse_keep_alive_secs: DEFAULT_SSE_KEEP_ALIVE_SECS,
+            shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
             chat: ChatConfig::default(),
             embeddings: EmbeddingsConfig::default(),
             gen3d: Gen3dConfig::default(),

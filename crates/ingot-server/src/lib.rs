@@ -150,6 +150,7 @@ pub async fn serve(
     let limits = listen::Limits {
         header_timeout: std::time::Duration::from_secs(cfg.header_timeout_secs.max(1)),
         max_connections: cfg.max_connections,
+        shutdown_timeout: std::time::Duration::from_secs(cfg.shutdown_timeout_secs),
     };
     listen::run(listener, app(state), limits, shutdown).await;
     Ok(())

@@ -29,10 +29,13 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Open connections at most.
     pub max_connections: usize,
+    /// Time open requests get to finish after the shutdown signal.
+    pub shutdown_timeout: Duration,
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then waits for open connections to
-/// finish their requests.
+/// Serves `app` on `listener` until `shutdown` resolves, then gives open connections
+/// `limits.shutdown_timeout` to finish their requests (new ones are refused) before it
+/// returns and they are dropped.
 pub async fn run(
     listener: TcpListener,
     app: Router,
@@ -94,7 +97,24 @@ pub async fn run(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let open_now = limits.max_connections.max(1) - open.available_permits();
+    if open_now > 0 {
+        tracing::info!(
+            connections = open_now,
+            "waiting up to {} s for open requests",
+            limits.shutdown_timeout.as_secs()
+        );
+    }
+    if tokio::time::timeout(limits.shutdown_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        let left = limits.max_connections.max(1) - open.available_permits();
+        tracing::warn!(
+            connections = left,
+            "shutdown deadline reached; closing the connections still open"
+        );
+    }
 }
 
 /// Whether the client's first bytes are a TLS handshake record (waits for them at most a

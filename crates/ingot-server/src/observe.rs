@@ -88,6 +88,11 @@ impl Tally {
         self.lock().caller = Some(caller);
     }
 
+    /// How long a stream may stay quiet before a keep-alive comment is sent.
+    pub fn sse_keep_alive(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.state.config().sse_keep_alive_secs.max(1))
+    }
+
     /// The response is a stream whose usage is reported when it ends.
     pub fn expect_usage(&self) {
         self.lock().usage_pending = true;

@@ -203,6 +203,7 @@ fn typed_stream<C>(
 where
     C: Serialize + Metered + Send + 'static,
 {
+    let period = keep_alive_period(tally.as_deref());
     let mut rec = Recorder::new(tally, u64::from(chunks.prompt_tokens));
     let mut ended = false;
     let body = chunks
@@ -229,7 +230,16 @@ where
             };
             futures::future::ready(out.map(Ok::<_, Infallible>))
         });
-    event_stream(Response::new(Body::from_stream(body)))
+    event_stream(Response::new(Body::from_stream(sse::keep_alive(
+        body, period,
+    ))))
+}
+
+fn keep_alive_period(tally: Option<&Tally>) -> std::time::Duration {
+    tally.map_or(
+        std::time::Duration::from_secs(crate::config::DEFAULT_SSE_KEEP_ALIVE_SECS),
+        Tally::sse_keep_alive,
+    )
 }
 
 fn event_stream(mut resp: Response) -> Response {
@@ -244,6 +254,7 @@ fn event_stream(mut resp: Response) -> Response {
 }
 
 fn upstream(up: Upstreamed, tally: Option<Arc<Tally>>) -> Response {
+    let period = keep_alive_period(tally.as_deref());
     let ok = (200..300).contains(&up.status);
     let stream = matches!(up.body, RawBody::Stream(_));
     let mut resp = match up.body {
@@ -258,7 +269,7 @@ fn upstream(up: Upstreamed, tally: Option<Arc<Tally>>) -> Response {
         }
         RawBody::Stream(s) => {
             let tally = tally.filter(|_| ok);
-            Response::new(Body::from_stream(tap(s, tally)))
+            Response::new(Body::from_stream(sse::keep_alive(tap(s, tally), period)))
         }
     };
     *resp.status_mut() = StatusCode::from_u16(up.status).unwrap_or(StatusCode::BAD_GATEWAY);

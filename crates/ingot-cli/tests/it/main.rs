@@ -8,4 +8,4 @@
 
 mod client_commands;
 mod common;
-mod serve_log;
+mod serve_process;
