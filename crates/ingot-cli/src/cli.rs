@@ -298,6 +298,9 @@ pub struct Gen3dArgs {
     /// Skip texturing.
     #[arg(long)]
     pub no_texture: bool,
+    /// Overwrite the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `ingot models`.
@@ -319,6 +322,8 @@ pub enum LogFormat {
 
 /// `ingot serve` flags.
 #[derive(Debug, Parser)]
+// A flag given twice takes its last value (wrapper scripts add defaults before "$@").
+#[command(args_override_self = true)]
 pub struct ServeArgs {
     /// TOML configuration file (keys: host, port, model_dir, api_keys, keys_db, body_limit,
     /// header_timeout_secs, max_connections, sse_keep_alive_secs, shutdown_timeout_secs,
@@ -438,4 +443,21 @@ pub struct UsageArgs {
     /// Key database [default: $HOME/.local/share/ingot/keys.db].
     #[arg(long, env = "INGOT_KEYS_DB")]
     pub db: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[test]
+    fn serve_flags_given_twice_take_the_last_value() {
+        let cli =
+            Cli::try_parse_from(["ingot", "serve", "--port", "8000", "--port", "9000"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.port, Some(9000));
+    }
 }

@@ -143,7 +143,17 @@ fn read_stdin() -> Result<String> {
 }
 
 async fn chat(a: ChatArgs) -> Result<()> {
+    // `cat notes.txt | ingot chat "summarize"`: what comes on standard input is the context,
+    // the argument the instruction.
     let prompt = match a.prompt {
+        Some(p) if !std::io::stdin().is_terminal() => {
+            let context = read_stdin()?;
+            if context.trim().is_empty() {
+                p
+            } else {
+                format!("{}\n\n{p}", context.trim_end())
+            }
+        }
         Some(p) => p,
         None => read_stdin()?,
     };
@@ -173,7 +183,16 @@ async fn vision(a: VisionArgs) -> Result<()> {
     // the question.
     let mut inputs = a.inputs.clone();
     let question = match inputs.last() {
-        Some(last) if !is_url(last) && !Path::new(last).exists() => inputs.pop(),
+        Some(last) if !is_url(last) && !Path::new(last).exists() => {
+            if looks_like_file(last) {
+                return Err(anyhow::anyhow!(
+                    "{last}: no such file (a one-word question that looks like a file name: \
+                     add a question mark)"
+                )
+                .into());
+            }
+            inputs.pop()
+        }
         _ => None,
     };
     let question = question.unwrap_or_else(|| {
@@ -202,6 +221,28 @@ async fn vision(a: VisionArgs) -> Result<()> {
     });
     let content = media_content(question, &images, video);
     generate(&a.client, &a.generation, model, content).await
+}
+
+/// A seed in 1..2^31 from the clock and the process id.
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mixed = u64::from(nanos) ^ (u64::from(std::process::id()) << 17);
+    mixed % ((1 << 31) - 1) + 1
+}
+
+/// Whether a word reads as a file name rather than a question: no spaces, and a path
+/// separator or a short extension (`photo.pmg`, `./scan`).
+fn looks_like_file(arg: &str) -> bool {
+    if arg.chars().any(char::is_whitespace) || arg.ends_with('?') {
+        return false;
+    }
+    let ext = Path::new(arg).extension().and_then(|e| e.to_str());
+    arg.contains('/')
+        || ext.is_some_and(|e| {
+            (1..=5).contains(&e.len()) && e.chars().all(|c| c.is_ascii_alphanumeric())
+        })
 }
 
 fn media_content(text: String, images: &[String], video: Option<String>) -> MessageContent {
@@ -452,6 +493,8 @@ async fn embed(a: EmbedArgs) -> Result<()> {
 }
 
 async fn gen3d(a: Gen3dArgs) -> Result<()> {
+    // 0 asks for a random seed: picked here, so that it can be printed and used again.
+    let seed = if a.seed == 0 { random_seed() } else { a.seed };
     let image = match &a.image {
         Some(p) => Some(ingot_client::image_data_url(p, 4 * 1024 * 1024)?),
         None => None,
@@ -467,22 +510,35 @@ async fn gen3d(a: Gen3dArgs) -> Result<()> {
             None
         },
         image,
-        seed: Some(i64::try_from(a.seed).context("--seed is too large")?),
+        seed: Some(i64::try_from(seed).context("--seed is too large")?),
         ss_sampling_steps: a.steps,
         slat_sampling_steps: a.steps,
         output_format: Some(format),
         no_texture: a.no_texture.then_some(true),
         ..TrellisRequest::default()
     };
-    let client = client(&a.client)?;
-    let bytes = spinner::with_spinner("generating the 3D asset", client.trellis(&req)).await?;
     let path = a.output.clone().unwrap_or_else(|| match a.format {
         Gen3dFormat::Glb => "out.glb".into(),
         Gen3dFormat::Stl => "out.stl".into(),
     });
+    // Refused before the (long) generation, not after.
+    if path.exists() && !a.force {
+        return Err(anyhow::anyhow!(
+            "{} exists; pass --force to overwrite it or -o to write elsewhere",
+            path.display()
+        )
+        .into());
+    }
+    let client = client(&a.client)?;
+    let bytes = spinner::with_spinner("generating the 3D asset", client.trellis(&req)).await?;
     std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     if std::io::stderr().is_terminal() || !a.client.json {
-        eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
+        eprintln!(
+            "wrote {} ({} bytes, seed {}; the same seed and prompt give the same asset)",
+            path.display(),
+            bytes.len(),
+            seed
+        );
     }
     Ok(())
 }
@@ -516,4 +572,19 @@ async fn models(a: ModelsArgs) -> Result<()> {
         writeln!(out, "{:<width$}  {:<owner_w$}  {root}", m.id, m.owned_by)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_and_questions() {
+        for f in ["b.pmg", "photo.jpeg", "./scan", "dir/x"] {
+            assert!(looks_like_file(f), "{f}");
+        }
+        for q in ["What is this?", "describe", "why?", "v1.2.3-beta.is-what"] {
+            assert!(!looks_like_file(q), "{q}");
+        }
+    }
 }

@@ -242,6 +242,29 @@ async fn gen3d_writes_a_valid_glb_and_stl() {
     assert_eq!(&bytes[..4], b"glTF");
     let g = gltf::Gltf::from_slice(&bytes).unwrap();
     assert!(g.meshes().count() > 0);
+    assert!(stderr(&o).contains("seed 7"), "{}", stderr(&o));
+    // An existing file is kept unless --force; a random seed is picked and printed.
+    let again = |force: bool| {
+        let mut args = vec!["3d", "a red wooden chair", "-o", glb.to_str().unwrap()];
+        if force {
+            args.push("--force");
+        }
+        args.extend(["--base-url", &s.base_url]);
+        output(ingot(&args))
+    };
+    let o = again(false).await;
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    let o = again(true).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let seed: u64 = err
+        .split("seed ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no seed in {err}"));
+    assert!(seed > 0);
 
     let stl = dir.join("chair.stl");
     let o = output(ingot(&[
@@ -327,4 +350,66 @@ async fn rerank_orders_passages_and_complete_fills_the_middle() {
     .await;
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(stderr(&o).contains("fill-in-the-middle"), "{}", stderr(&o));
+}
+
+#[tokio::test]
+async fn vision_refuses_a_missing_file_instead_of_asking_it() {
+    let dir = std::env::temp_dir().join(format!("ingot-cli-vision-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join("a.png");
+    std::fs::write(&png, b"not read: the command stops first").unwrap();
+    let o = output(ingot(&[
+        "vision",
+        png.to_str().unwrap(),
+        "b.pmg",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+    ]))
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("b.pmg: no such file"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_takes_stdin_as_context_for_the_prompt() {
+    if !have_models() {
+        return;
+    }
+    let s = spawn(true, &[]).await;
+    let run = |stdin: Option<&'static str>| {
+        let mut c = ingot(&[
+            "chat",
+            "Summarize in three words.",
+            "--no-stream",
+            "--json",
+            "--max-tokens",
+            "4",
+            "-m",
+            "meta/llama-3.1-8b-instruct",
+            "--base-url",
+            &s.base_url,
+        ]);
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        tokio::task::spawn_blocking(move || {
+            let mut child = c.spawn().unwrap();
+            let mut input = child.stdin.take().unwrap();
+            if let Some(text) = stdin {
+                std::io::Write::write_all(&mut input, text.as_bytes()).unwrap();
+            }
+            drop(input);
+            child.wait_with_output().unwrap()
+        })
+    };
+    let prompt_tokens = |o: &std::process::Output| {
+        assert!(o.status.success(), "{}", stderr(o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(o)).unwrap();
+        v["usage"]["prompt_tokens"].as_u64().unwrap()
+    };
+    let alone = prompt_tokens(&run(None).await.unwrap());
+    let notes = "The meeting moved from Tuesday to Thursday at noon, in room 4B.\n";
+    let with_notes = prompt_tokens(&run(Some(notes)).await.unwrap());
+    assert!(with_notes > alone + 10, "{alone} vs {with_notes}");
 }
