@@ -194,7 +194,7 @@ def test_document_is_public_and_complete(st_server):
     assert doc["openapi"] == "3.1.0"
     ops = {(m, p) for p, item in doc["paths"].items() for m in item if m != "parameters"}
     assert ops == {
-        ("get", "/v1/models"), ("get", "/v1/models/{model}"),
+        ("get", "/v1/models"), ("get", "/v1/models/{model}"), ("get", "/v1/metadata"),
         ("post", "/v1/chat/completions"), ("post", "/v1/embeddings"),
         ("post", "/v1/completions"), ("post", "/v1/ranking"),
         ("post", "/v1/genai/microsoft/trellis"), ("post", "/v1/infer"),
@@ -249,4 +249,4 @@ def test_schemathesis(st_server, tmp_path):
     print(out)
     assert run.returncode == 0, out[-20000:]
     summary = out[out.rfind("SUMMARY"):]
-    assert "Tested: 15" in summary and "No issues found" in summary, summary
+    assert "Tested: 16" in summary and "No issues found" in summary, summary

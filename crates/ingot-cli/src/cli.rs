@@ -392,6 +392,10 @@ pub struct ServeArgs {
     /// Do not load the local embedding models.
     #[arg(long)]
     pub no_embeddings: bool,
+    /// Print the effective configuration (file, environment and flags resolved; API keys
+    /// redacted) as TOML, check it, and exit without serving.
+    #[arg(long)]
+    pub check_config: bool,
     /// Log format.
     #[arg(long, env = "INGOT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

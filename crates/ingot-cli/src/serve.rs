@@ -12,6 +12,14 @@ use crate::cli::{LogFormat, ServeArgs};
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let config = resolve_config(args)?;
+    if args.check_config {
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        print!("{}", effective_toml(&config)?);
+        eprintln!("configuration OK");
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -21,6 +29,21 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     // waited for.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     served
+}
+
+/// The configuration as TOML, with the accepted API keys redacted (upstream keys never
+/// serialise).
+fn effective_toml(config: &Config) -> anyhow::Result<String> {
+    let mut value = toml::Value::try_from(config).context("serialising the configuration")?;
+    if let Some(keys) = value
+        .get_mut("api_keys")
+        .and_then(toml::Value::as_array_mut)
+    {
+        for k in keys.iter_mut() {
+            *k = toml::Value::String("<redacted>".to_owned());
+        }
+    }
+    toml::to_string_pretty(&value).context("serialising the configuration")
 }
 
 fn init_logging(format: LogFormat) {

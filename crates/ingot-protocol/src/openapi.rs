@@ -61,6 +61,7 @@ fn response_definitions() -> Map<String, Value> {
     g.subschema_for::<crate::embeddings::EmbeddingResponse>();
     g.subschema_for::<crate::trellis::TrellisResponse>();
     g.subschema_for::<crate::health::HealthResponse>();
+    g.subschema_for::<crate::health::Metadata>();
     g.subschema_for::<crate::completions::CompletionResponse>();
     g.subschema_for::<crate::ranking::RankingResponse>();
     g.subschema_for::<crate::error::ErrorBody>();

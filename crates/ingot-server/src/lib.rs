@@ -53,6 +53,7 @@ pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/models", get(routes::models::list))
         .route("/models/{*id}", get(routes::models::get_one))
+        .route("/metadata", get(routes::health::metadata))
         .route("/chat/completions", post(routes::chat::completions))
         .route("/completions", post(routes::completions::create))
         .route("/embeddings", post(routes::embeddings::create))

@@ -294,6 +294,11 @@ fn paths() -> Value {
                 &[AUTHED, &[404]], None,
             )
         },
+        "/v1/metadata": {"get": operation(
+            "getMetadata", "models", "Deployment metadata (NIM): the version and every served id with what serves it",
+            ok_json("The version, and `modelInfo`: each served id (`shortName`) and its weights or upstream id (`modelUrl`).", "Metadata"),
+            &[AUTHED], None,
+        )},
         "/v1/chat/completions": {"post": operation(
             "createChatCompletion", "chat", "Chat completion (JSON or server-sent events)",
             chat_ok, &[AUTHED, BODY, FORWARDED, &[404, 501]], Some("ChatCompletionRequest"),

@@ -230,3 +230,49 @@ async fn log_injection_is_escaped() {
     assert!(all.contains("x\\n2026-01-01T00:00:00Z ERROR"), "{all}");
     assert!(!all.contains('\0'), "{all}");
 }
+
+#[tokio::test]
+async fn check_config_prints_the_effective_configuration_and_exits() {
+    let cfg = std::env::temp_dir().join(format!("ingot-check-{}.toml", std::process::id()));
+    std::fs::write(
+        &cfg,
+        "port = 9100\napi_keys = [\"sk-secret\"]\n[chat]\nmax_slots = 2\n",
+    )
+    .unwrap();
+    let o = crate::common::output({
+        let mut c = ingot(&[
+            "serve",
+            "--check-config",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--port",
+            "9200",
+        ]);
+        c.env_remove("INGOT_API_KEYS");
+        c
+    })
+    .await;
+    assert!(o.status.success(), "{}", crate::common::stderr(&o));
+    let text = crate::common::stdout(&o);
+    assert!(!text.contains("sk-secret"), "{text}");
+    // Flags over the file, the file over the defaults; and it loads back.
+    let back = ingot_server::Config::from_toml(&text).unwrap();
+    assert_eq!(back.port, 9200);
+    assert_eq!(back.chat.max_slots, 2);
+    assert_eq!(back.api_keys, vec!["<redacted>".to_owned()]);
+    std::fs::write(&cfg, "prot = 1\n").unwrap();
+    let o = crate::common::output(ingot(&[
+        "serve",
+        "--check-config",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]))
+    .await;
+    assert!(!o.status.success());
+    assert!(
+        crate::common::stderr(&o).contains("prot"),
+        "{}",
+        crate::common::stderr(&o)
+    );
+    std::fs::remove_file(&cfg).unwrap();
+}

@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use ingot_protocol::health::HealthResponse;
+use ingot_core::Served;
+use ingot_protocol::health::{HealthResponse, LicenseInfo, Metadata, ModelInfo};
 
 use crate::state::AppState;
 
@@ -26,4 +27,32 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<HealthRes
             Json(HealthResponse::new(false, why)),
         ),
     }
+}
+
+/// NIM's deployment metadata: the version and every id something serves, with what serves it
+/// (ids nothing serves are left out; `/v1/models` lists them with the reason).
+pub async fn metadata(State(state): State<AppState>) -> Json<Metadata> {
+    let registry = state.registry();
+    let model_info = registry
+        .catalog()
+        .entries()
+        .iter()
+        .filter(|e| !matches!(e.served, Served::Missing { .. }))
+        .map(|e| ModelInfo {
+            short_name: e.id.clone(),
+            model_url: e.root().to_owned(),
+        })
+        .collect();
+    Json(Metadata {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        model_info,
+        asset_info: Vec::new(),
+        license_info: LicenseInfo {
+            name: env!("CARGO_PKG_LICENSE").to_owned(),
+            path: String::new(),
+            sha: String::new(),
+            kind: "SPDX".to_owned(),
+        },
+        repository_override: String::new(),
+    })
 }

@@ -11,6 +11,7 @@ mod chat;
 mod common;
 mod completions;
 mod contract;
+mod docs;
 mod hostile;
 mod keys;
 mod openapi;

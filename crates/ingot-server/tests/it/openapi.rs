@@ -10,6 +10,7 @@ use crate::common::{bare_config, http, spawn};
 const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/v1/models"),
     ("get", "/v1/models/{model}"),
+    ("get", "/v1/metadata"),
     ("post", "/v1/chat/completions"),
     ("post", "/v1/embeddings"),
     ("post", "/v1/completions"),

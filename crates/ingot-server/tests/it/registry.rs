@@ -350,3 +350,24 @@ async fn a_3d_entry_names_the_ids_of_the_3d_engine() {
         assert_eq!(m["root"], ingot_server::backends::gen3d::GEN3D_ROOT, "{m}");
     }
 }
+
+#[tokio::test]
+async fn metadata_names_every_served_id_and_what_serves_it() {
+    if !have_models() {
+        return;
+    }
+    let s = spawn(pack_config(), true).await;
+    let meta = get_json(&format!("{}/v1/metadata", s.base)).await;
+    assert_eq!(meta["version"], env!("CARGO_PKG_VERSION"));
+    let info = meta["modelInfo"].as_array().unwrap();
+    let url = |id: &str| {
+        info.iter()
+            .find(|m| m["shortName"] == id)
+            .map(|m| m["modelUrl"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(url("meta/llama-3.1-8b-instruct").as_deref(), Some(SMALL));
+    assert_eq!(url("bigcode/starcoder2-7b").as_deref(), Some(LARGE));
+    // Listed in /v1/models with its reason, but not served: left out.
+    assert_eq!(url("nvidia/nvclip"), None);
+    assert_eq!(meta["licenseInfo"]["name"], "Apache-2.0");
+}
