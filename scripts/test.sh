@@ -38,3 +38,15 @@ log "end-to-end tests (openai-python, langchain-nvidia-ai-endpoints)"
 INGOT_BIN="$CARGO_TARGET_DIR/release/ingot" \
   INGOT_TEST_PROJECTOR="$CARGO_TARGET_DIR/release/ingot-test-projector" \
   "$VENV/bin/python" -m pytest -q e2e
+
+# Packaging: the systemd unit always; the container image where a Docker daemon runs.
+if command -v systemd-analyze >/dev/null 2>&1; then
+  log "systemd-analyze verify packaging/ingot.service"
+  systemd-analyze verify packaging/ingot.service
+fi
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  log "docker build (packaging/Dockerfile)"
+  docker build --quiet -f packaging/Dockerfile -t ingot:test .
+else
+  log "docker build skipped: no Docker daemon on this machine"
+fi
