@@ -142,6 +142,21 @@ fn read_stdin() -> Result<String> {
     Ok(s)
 }
 
+/// The arguments, or with none (or `-`) the non-blank lines of standard input.
+fn args_or_stdin_lines(args: &[String]) -> Result<Vec<String>> {
+    if !args.is_empty() && args != ["-"] {
+        return Ok(args.to_vec());
+    }
+    Ok(std::io::stdin()
+        .lock()
+        .lines()
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("reading standard input")?
+        .into_iter()
+        .filter(|l| !l.trim().is_empty())
+        .collect())
+}
+
 async fn chat(a: ChatArgs) -> Result<()> {
     // `cat notes.txt | ingot chat "summarize"`: what comes on standard input is the context,
     // the argument the instruction.
@@ -379,18 +394,7 @@ async fn complete(a: CompleteArgs) -> Result<()> {
 }
 
 async fn rerank(a: RerankArgs) -> Result<()> {
-    let passages: Vec<String> = if a.passages.is_empty() || a.passages == ["-"] {
-        std::io::stdin()
-            .lock()
-            .lines()
-            .collect::<std::io::Result<Vec<_>>>()
-            .context("reading standard input")?
-            .into_iter()
-            .filter(|l| !l.trim().is_empty())
-            .collect()
-    } else {
-        a.passages.clone()
-    };
+    let passages = args_or_stdin_lines(&a.passages)?;
     if passages.is_empty() {
         return Err(
             anyhow::anyhow!("nothing to rank: pass passages or lines on standard input").into(),
@@ -429,18 +433,7 @@ async fn rerank(a: RerankArgs) -> Result<()> {
 }
 
 async fn embed(a: EmbedArgs) -> Result<()> {
-    let texts: Vec<String> = if a.texts.is_empty() || a.texts == ["-"] {
-        std::io::stdin()
-            .lock()
-            .lines()
-            .collect::<std::io::Result<Vec<_>>>()
-            .context("reading standard input")?
-            .into_iter()
-            .filter(|l| !l.trim().is_empty())
-            .collect()
-    } else {
-        a.texts.clone()
-    };
+    let texts = args_or_stdin_lines(&a.texts)?;
     if texts.is_empty() {
         return Err(
             anyhow::anyhow!("nothing to embed: pass texts or lines on standard input").into(),

@@ -175,32 +175,7 @@ async fn a_quiet_stream_gets_keep_alive_comments() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_injection_is_escaped() {
-    let mut child = ingot(&["serve", "--port", "0", "--log-format", "text"])
-        .env(
-            "INGOT_KEYS_DB",
-            std::env::temp_dir().join("ingot-log-injection.db"),
-        )
-        .env("RUST_LOG", "info")
-        .env_remove("INGOT_API_KEYS")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
-    let addr = loop {
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap();
-        if let Some(a) = line.split("listening on ").nth(1) {
-            break a.trim().to_owned();
-        }
-    };
+    let (mut child, rx, addr) = start(&["--no-chat", "--no-embeddings"]);
     let forged = "x\n2026-01-01T00:00:00Z ERROR ingot_server: forged";
     let resp = reqwest::Client::new()
         .post(format!("http://{addr}/v1/chat/completions"))

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use ingot_core::{
     Backend, BackendError, BackendFuture, ChatReply, ChunkStream, CompletionReply, ModelKind, Reply,
 };
-use ingot_engine::{ChatEngine, ChatEvent, ChatJob, EngineError, SamplingParams};
+use ingot_engine::{ChatEngine, ChatEvent, ChatJob};
 use ingot_protocol::chat::{ChatCompletionRequest, MessageContent, Role, ToolChoice};
 use ingot_protocol::chat_response::{
     AssistantMessage, ChatChoice, ChatCompletionChunk, ChatCompletionResponse, ChoiceLogprobs,
@@ -18,6 +18,7 @@ use ingot_protocol::completions::CompletionRequest;
 use ingot_protocol::error::StreamError;
 use ingot_vision::VisionEngine;
 
+use super::job::{engine_error, finish, generation, unix_now};
 use super::tool_calls::{Piece, Splitter};
 
 /// How a chat backend reads images and video.
@@ -162,28 +163,6 @@ fn vision_error(e: ingot_vision::VisionError) -> BackendError {
     }
 }
 
-pub(super) fn engine_error(e: EngineError) -> BackendError {
-    match e {
-        EngineError::PromptTooLong { .. } | EngineError::PromptTooLongText { .. } => {
-            BackendError::BadRequest {
-                message: e.to_string(),
-                param: Some("messages".to_owned()),
-            }
-        }
-        EngineError::QueueFull { retry_after_secs } => BackendError::Overloaded {
-            what: "the chat model's queue is full".to_owned(),
-            retry_after: retry_after_secs.max(1),
-        },
-        EngineError::Template(_) => BackendError::invalid("messages", e.to_string()),
-        EngineError::Invalid { param, .. } => BackendError::invalid(param, e.to_string()),
-        EngineError::Grammar { param, message } => BackendError::BadRequest {
-            message,
-            param: Some(param),
-        },
-        EngineError::Load(_) | EngineError::Internal(_) => BackendError::Internal(e.to_string()),
-    }
-}
-
 fn to_job(req: &ChatCompletionRequest) -> Result<ChatJob, BackendError> {
     let mut messages = Vec::with_capacity(req.messages.len());
     for (i, m) in req.messages.iter().enumerate() {
@@ -238,50 +217,6 @@ fn to_job(req: &ChatCompletionRequest) -> Result<ChatJob, BackendError> {
     Ok(job)
 }
 
-/// Sets what chat and text completions share on `job`: sampling, limits, stop strings, `n`,
-/// logprobs and the output constraint.
-pub(super) fn generation(
-    job: &mut ChatJob,
-    req: &ChatCompletionRequest,
-) -> Result<(), BackendError> {
-    let mut logit_bias = Vec::new();
-    for (tok, bias) in req.logit_bias.iter().flatten() {
-        let id = tok
-            .parse::<u32>()
-            .map_err(|_| BackendError::invalid(format!("logit_bias.{tok}"), "not a token id"))?;
-        logit_bias.push((id, *bias));
-    }
-    let sampling = SamplingParams {
-        temperature: req.temperature.unwrap_or(1.0),
-        top_p: req.top_p.unwrap_or(1.0),
-        top_k: req.effective_top_k().unwrap_or(0),
-        min_p: req.effective_min_p().unwrap_or(0.0),
-        repetition_penalty: req.effective_repetition_penalty().unwrap_or(1.0),
-        presence_penalty: req.presence_penalty.unwrap_or(0.0),
-        frequency_penalty: req.frequency_penalty.unwrap_or(0.0),
-        logit_bias,
-        min_tokens: req.min_tokens.unwrap_or(0),
-        // Negative seeds are accepted and mapped one-to-one onto the u64 range.
-        seed: req.seed.map(|s| s.cast_unsigned()),
-    };
-    job.sampling = sampling;
-    job.max_tokens = req.effective_max_tokens();
-    job.stop = req.stop_sequences();
-    job.n = req.n.unwrap_or(1);
-    job.top_logprobs = (req.logprobs == Some(true)).then(|| req.top_logprobs.unwrap_or(0));
-    job.ignore_eos = req.effective_ignore_eos();
-    job.constraint = super::constraint::of(req)?;
-    Ok(())
-}
-
-/// Unix seconds now.
-pub(super) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 struct Meta {
     id: String,
     created: i64,
@@ -312,13 +247,6 @@ impl Meta {
             usage,
             system_fingerprint: None,
         }
-    }
-}
-
-pub(super) fn finish(r: ingot_engine::FinishReason) -> FinishReason {
-    match r {
-        ingot_engine::FinishReason::Stop => FinishReason::Stop,
-        ingot_engine::FinishReason::Length => FinishReason::Length,
     }
 }
 
@@ -651,19 +579,4 @@ fn chunks(
         c.next().await.map(|item| (item, c))
     });
     futures::stream::iter(first).chain(rest).boxed()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn engine_validation_errors_keep_their_field() {
-        let e = engine_error(EngineError::invalid("top_p", "top_p must be in (0, 1]"));
-        assert!(matches!(e, BackendError::Invalid { ref param, .. } if param == "top_p"));
-        let e = engine_error(EngineError::QueueFull {
-            retry_after_secs: 0,
-        });
-        assert!(matches!(e, BackendError::Overloaded { retry_after: 1, .. }));
-    }
 }

@@ -15,7 +15,7 @@ use ingot_protocol::completions::{
 use ingot_protocol::error::StreamError;
 use tokio::sync::mpsc::Receiver;
 
-use super::chat::{engine_error, finish, generation, unix_now};
+use super::job::{engine_error, finish, generation, unix_now};
 
 /// Answers a completion request on `engine`.
 pub(super) async fn complete(

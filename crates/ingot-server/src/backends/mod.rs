@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`chat`]: a local GGUF chat model, for text ids and (with the vision intake in front)
 //!   vision-chat ids; `constraint` reads the output constraint a request asks for;
-//!   `completion` serves text completion (and fill-in-the-middle) on the same engine.
+//!   `completion` serves text completion (and fill-in-the-middle) on the same engine; `job`
+//!   holds what the two share (generation settings, engine errors).
 //! - [`embed`]: a local embedding model, for embedding ids and (`rank`) ranking ids.
 //! - [`gen3d`]: the local 3D preview engine.
 //! - [`upstream`]: upstream routes and [`upstream::Fallback`].
@@ -14,6 +15,7 @@ mod completion;
 mod constraint;
 pub mod embed;
 pub mod gen3d;
+mod job;
 mod rank;
 mod reasoning;
 mod tool_calls;

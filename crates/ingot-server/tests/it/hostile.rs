@@ -22,6 +22,16 @@ fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
         .sum()
 }
 
+/// The small chat model on one slot.
+fn one_slot_chat() -> ingot_server::Config {
+    let mut cfg = bare_config();
+    cfg.model_dir = model_dir();
+    cfg.chat.enabled = true;
+    cfg.chat.max_slots = 1;
+    cfg.chat.ctx_per_slot = 1024;
+    cfg
+}
+
 /// Waits until `f(metrics)` holds (the server counts a request when its body is dropped).
 async fn until(base: &str, f: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -206,12 +216,7 @@ async fn a_non_stream_disconnect_does_not_leak_in_flight() {
     if !have_models() {
         return;
     }
-    let mut cfg = bare_config();
-    cfg.model_dir = model_dir();
-    cfg.chat.enabled = true;
-    cfg.chat.max_slots = 1;
-    cfg.chat.ctx_per_slot = 1024;
-    let s = spawn(cfg, true).await;
+    let s = spawn(one_slot_chat(), true).await;
     let body = json!({"model": SMALL, "max_tokens": 900, "ignore_eos": true,
         "messages": [{"role": "user", "content": "Tell a long story."}]});
     for _ in 0..3 {
@@ -243,12 +248,7 @@ async fn tokens_streamed_before_a_disconnect_are_counted() {
     if !have_models() {
         return;
     }
-    let mut cfg = bare_config();
-    cfg.model_dir = model_dir();
-    cfg.chat.enabled = true;
-    cfg.chat.max_slots = 1;
-    cfg.chat.ctx_per_slot = 1024;
-    let s = spawn(cfg, true).await;
+    let s = spawn(one_slot_chat(), true).await;
     let body = json!({"model": SMALL, "max_tokens": 900, "ignore_eos": true, "stream": true,
         "messages": [{"role": "user", "content": "Tell a long story."}]});
     let mut resp = http()
