@@ -306,9 +306,13 @@ async fn generate(
         if client_args.json {
             writeln!(out, "{}", to_json(&resp)?)?;
         } else {
-            let text = resp
-                .choices
-                .first()
+            let first = resp.choices.first();
+            if let Some(r) = first.and_then(|c| c.message.reasoning_content.as_deref()) {
+                let mut thinking = Thinking::new();
+                thinking.write(r)?;
+                thinking.end()?;
+            }
+            let text = first
                 .and_then(|c| c.message.content.clone())
                 .unwrap_or_default();
             writeln!(out, "{text}")?;
@@ -317,6 +321,7 @@ async fn generate(
     }
     let mut stream = client.chat_stream(&req).await?;
     let mut ended_with_newline = true;
+    let mut thinking = Thinking::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         if client_args.json {
@@ -324,17 +329,73 @@ async fn generate(
             continue;
         }
         for choice in chunk.choices.iter().filter(|c| c.index == 0) {
-            if let Some(text) = &choice.delta.content {
+            if let Some(r) = &choice.delta.reasoning_content {
+                thinking.write(r)?;
+            }
+            if let Some(text) = choice.delta.content.as_ref().filter(|t| !t.is_empty()) {
+                thinking.end()?;
                 write!(out, "{text}")?;
                 ended_with_newline = text.ends_with('\n');
             }
         }
         out.flush()?;
     }
+    thinking.end()?;
     if !client_args.json && !ended_with_newline {
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// A model's reasoning, shown on standard error as it arrives (dimmed on a terminal), so the
+/// answer on standard output stays clean for pipes.
+struct Thinking {
+    dim: bool,
+    open: bool,
+    ended_with_newline: bool,
+}
+
+impl Thinking {
+    fn new() -> Self {
+        Self {
+            dim: std::io::stderr().is_terminal(),
+            open: false,
+            ended_with_newline: true,
+        }
+    }
+
+    fn write(&mut self, text: &str) -> std::io::Result<()> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        let mut err = std::io::stderr().lock();
+        if !self.open {
+            self.open = true;
+            if self.dim {
+                write!(err, "\x1b[2m")?;
+            }
+        }
+        write!(err, "{text}")?;
+        self.ended_with_newline = text.ends_with('\n');
+        err.flush()
+    }
+
+    /// Closes the reasoning block (once), before the answer starts.
+    fn end(&mut self) -> std::io::Result<()> {
+        if !self.open {
+            return Ok(());
+        }
+        self.open = false;
+        let mut err = std::io::stderr().lock();
+        if self.dim {
+            write!(err, "\x1b[0m")?;
+        }
+        if !self.ended_with_newline {
+            writeln!(err)?;
+        }
+        writeln!(err)?;
+        err.flush()
+    }
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {

@@ -413,3 +413,63 @@ async fn chat_takes_stdin_as_context_for_the_prompt() {
     let with_notes = prompt_tokens(&run(Some(notes)).await.unwrap());
     assert!(with_notes > alone + 10, "{alone} vs {with_notes}");
 }
+
+/// A chat server whose model reasons first: SSE chunks for streams, one body otherwise.
+async fn reasoning_server() -> String {
+    let app = axum::Router::new().fallback(|body: axum::body::Bytes| async move {
+        let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let chunk = |delta: serde_json::Value| {
+            format!(
+                "data: {}\n\n",
+                serde_json::json!({"id": "c", "object": "chat.completion.chunk", "created": 1,
+                    "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": null}]})
+            )
+        };
+        if req["stream"] == true {
+            let body = [
+                chunk(serde_json::json!({"role": "assistant", "content": ""})),
+                chunk(serde_json::json!({"reasoning_content": "Let me think."})),
+                chunk(serde_json::json!({"reasoning_content": " 2+2=4."})),
+                chunk(serde_json::json!({"content": "4"})),
+                "data: [DONE]\n\n".to_owned(),
+            ]
+            .concat();
+            ([("content-type", "text/event-stream")], body)
+        } else {
+            let body = serde_json::json!({"id": "c", "object": "chat.completion", "created": 1,
+                "model": "m", "choices": [{"index": 0, "finish_reason": "stop", "message":
+                {"role": "assistant", "content": "4", "reasoning_content": "Let me think."}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}});
+            ([("content-type", "application/json")], body.to_string())
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasoning_goes_to_stderr_before_the_answer() {
+    let base = reasoning_server().await;
+    for extra in [None, Some("--no-stream")] {
+        let mut args = vec![
+            "chat",
+            "2+2?",
+            "-m",
+            "deepseek-ai/deepseek-r1",
+            "--base-url",
+            &base,
+        ];
+        args.extend(extra);
+        let o = output(ingot(&args)).await;
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "4\n", "{extra:?}");
+        assert!(
+            stderr(&o).contains("Let me think."),
+            "{extra:?}: {}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains('\u{1b}'), "no colours off a terminal");
+    }
+}
