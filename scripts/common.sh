@@ -5,6 +5,24 @@ export INGOT_MODEL_DIR="${INGOT_MODEL_DIR:-$HOME/.cache/ingot/models}"
 INGOT_CACHE="${INGOT_CACHE:-$HOME/.cache/ingot}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
+# The toolchain rust-toolchain.toml pins. Where rustup does not have it under that name but its
+# default toolchain is the same release (an offline machine), the default is used; otherwise
+# rustup installs the pinned one.
+ensure_toolchain() {
+  [ -n "${RUSTUP_TOOLCHAIN:-}" ] && return 0
+  command -v rustup >/dev/null 2>&1 || return 0
+  local pinned have
+  pinned="$(sed -n 's/^channel = "\(.*\)"$/\1/p' "$ROOT/rust-toolchain.toml")"
+  rustup toolchain list | grep -q "^$pinned-" && return 0
+  have="$(RUSTUP_TOOLCHAIN=stable rustc --version 2>/dev/null | awk '{print $2}')"
+  if [ "$have" = "$pinned" ]; then
+    export RUSTUP_TOOLCHAIN=stable
+  else
+    log "installing the pinned Rust toolchain $pinned (rust-toolchain.toml)"
+    rustup toolchain install "$pinned" --profile minimal --component clippy,rustfmt
+  fi
+}
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Debian packages the build needs (llama.cpp is compiled from source with cmake and clang).
@@ -23,3 +41,5 @@ BUILD_PACKAGES=(cmake clang libclang-dev)
 RUNTIME_PACKAGES=(tesseract-ocr tesseract-ocr-eng ffmpeg)
 # Only the tests: a TrueType font to render text that OCR must read back.
 TEST_PACKAGES=(fonts-dejavu-core)
+
+ensure_toolchain
