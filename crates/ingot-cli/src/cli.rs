@@ -37,7 +37,8 @@ pub enum Command {
     Complete(CompleteArgs),
     /// Rank passages by relevance to a query and print them, most relevant first.
     Rerank(RerankArgs),
-    /// Generate a 3D asset (GLB or STL) from a prompt or an image with microsoft/trellis.
+    /// Generate a 3D asset (GLB or STL) from a prompt or an image with microsoft/trellis;
+    /// --preview also renders a PNG picture of it.
     #[command(name = "3d")]
     Gen3d(Gen3dArgs),
     /// List the models the server offers.
@@ -133,11 +134,21 @@ pub struct ChatArgs {
     /// Where requests go.
     #[command(flatten)]
     pub client: ClientArgs,
-    /// The prompt; read from standard input when absent.
+    /// The prompt; read from standard input when absent. Standard input piped beside a
+    /// prompt is its context. With neither on a terminal, an interactive session starts.
     pub prompt: Option<String>,
     /// Attach an image (file or URL); a vision model answers.
     #[arg(long)]
     pub image: Vec<String>,
+    /// A multi-turn session: /system, /model, /clear, /save, /help; Ctrl-C stops an answer.
+    #[arg(long, short)]
+    pub interactive: bool,
+    /// Resume the last conversation (kept under $XDG_DATA_HOME/ingot/conversations).
+    #[arg(long = "continue", short = 'c')]
+    pub resume: bool,
+    /// Do not keep this conversation for --continue.
+    #[arg(long, conflicts_with = "resume")]
+    pub no_save: bool,
     /// Generation options.
     #[command(flatten)]
     pub generation: GenerationArgs,
@@ -298,7 +309,10 @@ pub struct Gen3dArgs {
     /// Skip texturing.
     #[arg(long)]
     pub no_texture: bool,
-    /// Overwrite the output file if it exists.
+    /// Also render a picture of the asset (front, three-quarter and side views) to this PNG.
+    #[arg(long, value_name = "PNG")]
+    pub preview: Option<PathBuf>,
+    /// Overwrite the output file (and the --preview file) if it exists.
     #[arg(long)]
     pub force: bool,
 }

@@ -2,16 +2,14 @@
 //! over `ingot-client`.
 
 use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use futures::StreamExt as _;
-use ingot_client::{Client, ClientConfig, ClientError};
+use ingot_client::{Client, ClientConfig};
 use ingot_protocol::chat::Stop;
-use ingot_protocol::chat::{
-    ChatCompletionRequest, ChatMessage, ContentPart, ImageUrl, MediaUrl, MessageContent, Role,
-};
+use ingot_protocol::chat::{ChatMessage, MessageContent, Role};
 use ingot_protocol::completions::{CompletionRequest, Prompt};
 use ingot_protocol::embeddings::{EmbeddingInput, EmbeddingRequest, EncodingFormat, InputType};
 use ingot_protocol::ranking::{RankTruncate, RankingRequest, RankingText};
@@ -21,37 +19,23 @@ use crate::cli::{
     ChatArgs, ClientArgs, Command, CompleteArgs, EmbedArgs, EmbedFormat, Gen3dArgs, Gen3dFormat,
     GenerationArgs, InputTypeArg, ModelsArgs, RerankArgs, UseCaseArgs, VisionArgs,
 };
+use crate::conversation::{Conversation, Store};
+use crate::exit::{self, Failure, Result};
+use crate::interactive::{Keeper, Session};
 use crate::select::{self, UseCase};
-use crate::{exit, spinner};
-
-/// A failure of a client command: an API error (mapped to its exit code) or anything else.
-enum Failure {
-    Client(ClientError),
-    Other(anyhow::Error),
-}
-
-impl From<ClientError> for Failure {
-    fn from(e: ClientError) -> Self {
-        Failure::Client(e)
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Other(e)
-    }
-}
-
-impl From<std::io::Error> for Failure {
-    fn from(e: std::io::Error) -> Self {
-        Failure::Other(e.into())
-    }
-}
-
-type Result<T> = std::result::Result<T, Failure>;
+use crate::userconfig::{self, UserConfig};
+use crate::{answer, spinner};
 
 /// Runs one client command on a fresh runtime and maps its outcome to an exit code.
-pub fn run(command: Command) -> ExitCode {
+pub fn run(mut command: Command) -> ExitCode {
+    let settings = match UserConfig::load(userconfig::path(|k| std::env::var(k).ok()).as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(exit::OTHER);
+        }
+    };
+    userconfig::apply(&settings, &mut command);
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -64,7 +48,7 @@ pub fn run(command: Command) -> ExitCode {
     };
     let outcome = rt.block_on(async move {
         match command {
-            Command::Chat(a) => chat(a).await,
+            Command::Chat(a) => chat(a, &settings).await,
             Command::Vision(a) => vision(a).await,
             Command::Complete(a) => complete(a).await,
             Command::Embed(a) => embed(a).await,
@@ -157,7 +141,58 @@ fn args_or_stdin_lines(args: &[String]) -> Result<Vec<String>> {
         .collect())
 }
 
-async fn chat(a: ChatArgs) -> Result<()> {
+async fn chat(a: ChatArgs, settings: &UserConfig) -> Result<()> {
+    let interactive = a.interactive || (a.prompt.is_none() && std::io::stdin().is_terminal());
+    if interactive && a.client.json {
+        return Err(anyhow::anyhow!("--json does not go with an interactive chat").into());
+    }
+    let store = if a.no_save {
+        None
+    } else {
+        Store::from_env(|k| std::env::var(k).ok())
+    };
+    let (path, mut convo) = match (&store, a.resume) {
+        (Some(s), true) => s
+            .latest()?
+            .ok_or_else(|| anyhow::anyhow!("there is no kept conversation to continue"))?,
+        (None, true) => {
+            return Err(anyhow::anyhow!(
+                "--continue needs the kept conversations (not --no-save; HOME or XDG_DATA_HOME set)"
+            )
+            .into());
+        }
+        (Some(s), false) => (s.new_path(), Conversation::default()),
+        (None, false) => (PathBuf::new(), Conversation::default()),
+    };
+    let keeper = store.map(|store| Keeper { store, path });
+    let images = a
+        .image
+        .iter()
+        .map(|i| image_ref(i, 4 * 1024 * 1024))
+        .collect::<Result<Vec<_>>>()?;
+    // A named model (or the settings' default), else the resumed one, else the selection.
+    convo.model = match a.generation.model.clone() {
+        Some(m) => m,
+        None if !convo.model.is_empty() => convo.model,
+        None => {
+            select::chat_or_vision(use_case(a.generation.use_case), images.len(), false).to_owned()
+        }
+    };
+    if let Some(sys) = &a.generation.system {
+        convo.set_system(sys.clone());
+    }
+    let client = client(&a.client)?;
+    if interactive {
+        let session = Session {
+            client,
+            generation: &a.generation,
+            settings,
+            convo,
+            keeper,
+            images,
+        };
+        return session.run().await;
+    }
     // `cat notes.txt | ingot chat "summarize"`: what comes on standard input is the context,
     // the argument the instruction.
     let prompt = match a.prompt {
@@ -177,20 +212,31 @@ async fn chat(a: ChatArgs) -> Result<()> {
             anyhow::anyhow!("empty prompt: pass it as an argument or on standard input").into(),
         );
     }
-    let images = a
-        .image
-        .iter()
-        .map(|i| image_ref(i, 4 * 1024 * 1024))
-        .collect::<Result<Vec<_>>>()?;
-    let model = a.generation.model.clone().unwrap_or_else(|| {
-        select::chat_or_vision(use_case(a.generation.use_case), images.len(), false).to_owned()
-    });
     let content = if images.is_empty() {
         MessageContent::Text(prompt)
     } else {
-        media_content(prompt, &images, None)
+        answer::media_content(prompt, &images, None)
     };
-    generate(&a.client, &a.generation, model, content).await
+    let mut user = ChatMessage::text(Role::User, String::new());
+    user.content = Some(content);
+    convo.messages.push(user);
+    let req = answer::request(&a.generation, convo.model.clone(), convo.messages.clone());
+    let mut text = String::new();
+    answer::show(
+        &client,
+        a.client.json,
+        a.generation.no_stream,
+        &req,
+        &mut text,
+    )
+    .await?;
+    convo
+        .messages
+        .push(ChatMessage::text(Role::Assistant, text));
+    if let Some(k) = keeper {
+        k.store.keep(&k.path, &convo)?;
+    }
+    Ok(())
 }
 
 async fn vision(a: VisionArgs) -> Result<()> {
@@ -234,7 +280,7 @@ async fn vision(a: VisionArgs) -> Result<()> {
         )
         .to_owned()
     });
-    let content = media_content(question, &images, video);
+    let content = answer::media_content(question, &images, video);
     generate(&a.client, &a.generation, model, content).await
 }
 
@@ -260,23 +306,6 @@ fn looks_like_file(arg: &str) -> bool {
         })
 }
 
-fn media_content(text: String, images: &[String], video: Option<String>) -> MessageContent {
-    let mut parts = vec![ContentPart::Text { text }];
-    parts.extend(images.iter().map(|url| ContentPart::ImageUrl {
-        image_url: ImageUrl {
-            url: url.clone(),
-            detail: None,
-            bare: false,
-        },
-    }));
-    if let Some(url) = video {
-        parts.push(ContentPart::VideoUrl {
-            video_url: MediaUrl { url, bare: false },
-        });
-    }
-    MessageContent::Parts(parts)
-}
-
 async fn generate(
     client_args: &ClientArgs,
     g: &GenerationArgs,
@@ -291,111 +320,9 @@ async fn generate(
     let mut user = ChatMessage::text(Role::User, String::new());
     user.content = Some(content);
     messages.push(user);
-    let req = ChatCompletionRequest {
-        model,
-        messages,
-        max_tokens: Some(g.max_tokens),
-        temperature: g.temperature,
-        top_p: g.top_p,
-        seed: g.seed,
-        ..ChatCompletionRequest::default()
-    };
-    let mut out = std::io::stdout().lock();
-    if g.no_stream {
-        let resp = client.chat(&req).await?;
-        if client_args.json {
-            writeln!(out, "{}", to_json(&resp)?)?;
-        } else {
-            let first = resp.choices.first();
-            if let Some(r) = first.and_then(|c| c.message.reasoning_content.as_deref()) {
-                let mut thinking = Thinking::new();
-                thinking.write(r)?;
-                thinking.end()?;
-            }
-            let text = first
-                .and_then(|c| c.message.content.clone())
-                .unwrap_or_default();
-            writeln!(out, "{text}")?;
-        }
-        return Ok(());
-    }
-    let mut stream = client.chat_stream(&req).await?;
-    let mut ended_with_newline = true;
-    let mut thinking = Thinking::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        if client_args.json {
-            writeln!(out, "{}", to_json(&chunk)?)?;
-            continue;
-        }
-        for choice in chunk.choices.iter().filter(|c| c.index == 0) {
-            if let Some(r) = &choice.delta.reasoning_content {
-                thinking.write(r)?;
-            }
-            if let Some(text) = choice.delta.content.as_ref().filter(|t| !t.is_empty()) {
-                thinking.end()?;
-                write!(out, "{text}")?;
-                ended_with_newline = text.ends_with('\n');
-            }
-        }
-        out.flush()?;
-    }
-    thinking.end()?;
-    if !client_args.json && !ended_with_newline {
-        writeln!(out)?;
-    }
-    Ok(())
-}
-
-/// A model's reasoning, shown on standard error as it arrives (dimmed on a terminal), so the
-/// answer on standard output stays clean for pipes.
-struct Thinking {
-    dim: bool,
-    open: bool,
-    ended_with_newline: bool,
-}
-
-impl Thinking {
-    fn new() -> Self {
-        Self {
-            dim: std::io::stderr().is_terminal(),
-            open: false,
-            ended_with_newline: true,
-        }
-    }
-
-    fn write(&mut self, text: &str) -> std::io::Result<()> {
-        if text.is_empty() {
-            return Ok(());
-        }
-        let mut err = std::io::stderr().lock();
-        if !self.open {
-            self.open = true;
-            if self.dim {
-                write!(err, "\x1b[2m")?;
-            }
-        }
-        write!(err, "{text}")?;
-        self.ended_with_newline = text.ends_with('\n');
-        err.flush()
-    }
-
-    /// Closes the reasoning block (once), before the answer starts.
-    fn end(&mut self) -> std::io::Result<()> {
-        if !self.open {
-            return Ok(());
-        }
-        self.open = false;
-        let mut err = std::io::stderr().lock();
-        if self.dim {
-            write!(err, "\x1b[0m")?;
-        }
-        if !self.ended_with_newline {
-            writeln!(err)?;
-        }
-        writeln!(err)?;
-        err.flush()
-    }
+    let req = answer::request(g, model, messages);
+    let mut text = String::new();
+    answer::show(&client, client_args.json, g.no_stream, &req, &mut text).await
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
@@ -583,6 +510,9 @@ async fn gen3d(a: Gen3dArgs) -> Result<()> {
         )
         .into());
     }
+    if let Some(p) = &a.preview {
+        crate::preview::check_target(p, &path, a.force)?;
+    }
     let client = client(&a.client)?;
     let bytes = spinner::with_spinner("generating the 3D asset", client.trellis(&req)).await?;
     std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
@@ -593,6 +523,14 @@ async fn gen3d(a: Gen3dArgs) -> Result<()> {
             bytes.len(),
             seed
         );
+    }
+    if let Some(p) = &a.preview {
+        crate::preview::write(&bytes, a.format, p).with_context(|| {
+            format!("the asset is in {}, but its preview failed", path.display())
+        })?;
+        if std::io::stderr().is_terminal() || !a.client.json {
+            eprintln!("wrote preview {}", p.display());
+        }
     }
     Ok(())
 }

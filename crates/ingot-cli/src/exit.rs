@@ -60,3 +60,31 @@ pub fn describe(e: &ClientError) -> (u8, String) {
         other => (OTHER, other.to_string()),
     }
 }
+
+/// A failure of a client command: an API error (mapped to its exit code by [`describe`]) or
+/// anything else ([`OTHER`]).
+pub enum Failure {
+    Client(ClientError),
+    Other(anyhow::Error),
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Failure::Client(e)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+/// What the client commands return.
+pub type Result<T> = std::result::Result<T, Failure>;

@@ -7,14 +7,19 @@
 //! (400/413/415/422); 6 rate limited (429, after the retries); 7 server error (5xx);
 //! 8 connection failure or timeout.
 
+mod answer;
 mod cli;
 mod commands;
+mod conversation;
 mod exit;
+mod interactive;
 mod keys;
 mod logline;
+mod preview;
 mod select;
 mod serve;
 mod spinner;
+mod userconfig;
 
 use std::process::ExitCode;
 

@@ -42,6 +42,8 @@
 //! * [`image3d`]: image decoding and the image → relief pipeline;
 //!   [`segment`]: foreground separation; [`relief`]: watertight relief mesh.
 //! * [`glb`], [`stl`]: writers.
+//! * `preview` (cargo feature `preview`): a software renderer that turns a
+//!   GLB or STL into a picture of three views.
 //!
 //! # Example
 //! ```
@@ -66,6 +68,8 @@ pub mod material;
 pub mod mesh;
 pub mod objects;
 pub mod parts;
+#[cfg(feature = "preview")]
+pub mod preview;
 pub mod relief;
 pub mod rng;
 pub mod segment;

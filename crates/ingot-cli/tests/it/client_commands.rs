@@ -288,6 +288,86 @@ async fn gen3d_writes_a_valid_glb_and_stl() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Pixels of each of the three side-by-side views of a preview that differ from the background,
+/// which is the same along a row (a vertical gradient) and shows at the left edge of each view.
+fn foreground_per_view(png: &std::path::Path) -> Vec<usize> {
+    let img = image::open(png).unwrap().to_rgb8();
+    let (w, h) = img.dimensions();
+    assert_eq!(w, 3 * h, "three square views side by side");
+    (0..3)
+        .map(|v| {
+            let x0 = v * h;
+            (0..h)
+                .flat_map(|y| (x0..x0 + h).map(move |x| (x, y)))
+                .filter(|&(x, y)| img.get_pixel(x, y) != img.get_pixel(x0, y))
+                .count()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gen3d_preview_writes_a_png_of_the_asset() {
+    let s = spawn(false, &[]).await;
+    let dir = std::env::temp_dir().join(format!("ingot-cli-3d-preview-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        let mut all = vec!["3d", "a red wooden chair", "--seed", "7", "--steps", "10"];
+        all.extend_from_slice(args);
+        all.extend(["--base-url", &s.base_url]);
+        output(ingot(&all))
+    };
+    let (glb, png) = (path("chair.glb"), path("chair.png"));
+    let o = run(&["-o", &glb, "--preview", &png]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("wrote preview {png}")),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(&std::fs::read(&glb).unwrap()[..4], b"glTF");
+    let area = {
+        let h = image::open(&png).unwrap().height() as usize;
+        h * h
+    };
+    for (view, n) in foreground_per_view(png.as_ref()).into_iter().enumerate() {
+        assert!(
+            n > area / 50,
+            "view {view}: only {n} of {area} pixels show the asset"
+        );
+    }
+
+    // An existing preview is refused before the generation unless --force.
+    let before = std::fs::read(&png).unwrap();
+    let other = path("other.glb");
+    let o = run(&["-o", &other, "--preview", &png]).await;
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert!(!std::path::Path::new(&other).exists(), "generated anyway");
+    assert_eq!(std::fs::read(&png).unwrap(), before);
+    let o = run(&["-o", &other, "--preview", &png, "--force"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The preview cannot replace the asset it shows.
+    let o = run(&["-o", &other, "--preview", &other, "--force"]).await;
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("output file"), "{}", stderr(&o));
+
+    // STL assets are drawn too.
+    let (stl, stl_png) = (path("chair.stl"), path("chair-stl.png"));
+    let o = run(&["--format", "stl", "-o", &stl, "--preview", &stl_png]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (view, n) in foreground_per_view(stl_png.as_ref())
+        .into_iter()
+        .enumerate()
+    {
+        assert!(
+            n > area / 50,
+            "STL view {view}: only {n} pixels show the asset"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test]
 async fn completions_for_bash() {
     let o = output(ingot(&["completions", "bash"])).await;

@@ -26,12 +26,17 @@ pub async fn spawn(models: bool, keys: &[&str]) -> Server {
     }
 }
 
-/// `ingot ARGS` with the environment cleared of the client's variables.
+/// `ingot ARGS` with the environment cleared of the client's variables, and the client's
+/// settings file and kept conversations in a folder of the test run, not the user's.
 pub fn ingot(args: &[&str]) -> Command {
+    let home = std::env::temp_dir().join(format!("ingot-cli-it-{}", std::process::id()));
     let mut c = Command::new(env!("CARGO_BIN_EXE_ingot"));
     c.args(args)
         .env_remove("NVIDIA_API_KEY")
-        .env_remove("NVIDIA_BASE_URL");
+        .env_remove("NVIDIA_BASE_URL")
+        .env_remove("INGOT_CLIENT_CONFIG")
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"));
     c
 }
 
