@@ -340,7 +340,7 @@ pub enum LogFormat {
 #[command(args_override_self = true)]
 pub struct ServeArgs {
     /// TOML configuration file (keys: host, port, model_dir, api_keys, keys_db, body_limit,
-    /// header_timeout_secs, max_connections, sse_keep_alive_secs, shutdown_timeout_secs,
+    /// header_timeout_secs, body_timeout_secs, max_connections, sse_keep_alive_secs, shutdown_timeout_secs,
     /// local_fallback, upstream_max_in_flight, [chat],
     /// [embeddings], [vision], [gen3d], [[upstreams]], [[models]]; see docs/configuration.md).
     #[arg(long, env = "INGOT_CONFIG")]

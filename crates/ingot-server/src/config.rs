@@ -47,6 +47,9 @@ pub struct Config {
     /// Seconds a client has to send a request's headers, counted from when the connection
     /// opened or last went idle: slow senders and idle keep-alive connections are closed.
     pub header_timeout_secs: u64,
+    /// Seconds a client may pause while sending a request body; a longer pause is answered
+    /// 408 and the connection closed.
+    pub body_timeout_secs: u64,
     /// Open connections at most; one more is answered 503 and closed.
     pub max_connections: usize,
     /// Seconds a stream may stay quiet (queued, thinking, a slow upstream) before a
@@ -166,6 +169,7 @@ impl Default for Config {
             header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             sse_keep_alive_secs: DEFAULT_SSE_KEEP_ALIVE_SECS,
+            body_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
             shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
             chat: ChatConfig::default(),
             embeddings: EmbeddingsConfig::default(),

@@ -76,6 +76,12 @@ pub enum ApiError {
     /// Not `application/json`.
     #[error("Expected `Content-Type: application/json`.")]
     UnsupportedMediaType,
+    /// The client stopped sending the request body.
+    #[error("No part of the request body arrived for {secs} seconds.")]
+    BodyTimeout {
+        /// The pause allowed (`body_timeout_secs`).
+        secs: u64,
+    },
     /// Body does not match the schema, or a field is out of range.
     #[error("{}", .0.detail())]
     Invalid(FieldError),
@@ -150,6 +156,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NoEngine { .. } => StatusCode::NOT_IMPLEMENTED,
             ApiError::Overloaded { .. } | ApiError::RateLimited { .. } => {
@@ -186,6 +193,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 ("invalid_request_error", "unsupported_media_type", None)
             }
+            ApiError::BodyTimeout { .. } => ("invalid_request_error", "request_timeout", None),
             ApiError::Invalid(f) => ("invalid_request_error", "unprocessable_entity", f.param()),
             ApiError::BadRequest { param, .. } => {
                 ("invalid_request_error", "bad_request", param.clone())

@@ -1,6 +1,7 @@
 //! `AppJson<T>`: a JSON body extractor whose rejections are [`ApiError`]s.
 //!
-//! Checks the content type (415), buffers the body under the configured limit (413) and
+//! Checks the content type (415), buffers the body under the configured limit (413; a client
+//! pausing longer than `body_timeout_secs` gets 408, see [`crate::body`]) and
 //! deserialises with the failing field's path (422, `body -> messages -> 0 -> role: …`).
 
 use axum::body::Bytes;
@@ -37,6 +38,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for AppJson<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
             if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge { limit }
+            } else if let Some(secs) = crate::body::timed_out(&rej) {
+                ApiError::BodyTimeout { secs }
             } else {
                 ApiError::BadRequest {
                     message: format!("could not read the request body: {rej}"),

@@ -16,11 +16,14 @@
 //! - [`extract`]: the JSON extractor that turns bad bodies into 413/415/422.
 //! - [`middleware`]: request ids, error logging, authentication and per-key limits.
 //! - [`observe`]: per-request accounting (metrics, usage ledger, token charges).
+//! - [`body`]: the request body's edges (413 before reading, 408 on a paused body,
+//!   `Connection: close` after an unread one).
 //! - [`metrics`]: the Prometheus registry behind `/metrics` and `/v1/metrics`.
 //! - [`routes`]: one module per endpoint.
 //! - `listen`: the accept loop (header-read timeout, connection cap, graceful shutdown).
 
 pub mod backends;
+pub mod body;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -77,6 +80,10 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::handler))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::observe,

@@ -41,6 +41,11 @@ const ERRORS: &[ErrorStatus] = &[
         description: "The path exists but not with this method; `Allow` lists the methods it has.",
     },
     ErrorStatus {
+        code: 408,
+        name: "RequestTimeout",
+        description: "The client paused longer than `body_timeout_secs` while sending the request body.",
+    },
+    ErrorStatus {
         code: 413,
         name: "PayloadTooLarge",
         description: "The body is larger than the server's limit (`body_limit`).",

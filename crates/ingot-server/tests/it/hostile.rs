@@ -276,3 +276,90 @@ async fn tokens_streamed_before_a_disconnect_are_counted() {
         "{m}"
     );
 }
+
+/// Reads one response: its head (lowercased) and its body (by `content-length`).
+async fn response(c: &mut TcpStream) -> (String, String) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        c.read_exact(&mut byte).await.unwrap();
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; len];
+    c.read_exact(&mut body).await.unwrap();
+    (head, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn unread_bodies_close_the_connection_and_say_so() {
+    let s = spawn(bare_config(), false).await;
+    let body = format!("{{\"x\":\"{}\"}}", "a".repeat(100_000));
+    for (path, ctype, status) in [
+        ("/v1/no-such-route", "application/json", "404"),
+        ("/v1/chat/completions", "text/plain", "415"),
+    ] {
+        let mut c = TcpStream::connect(addr(&s.base)).await.unwrap();
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        c.write_all(req.as_bytes()).await.unwrap();
+        let (head, json) = response(&mut c).await;
+        assert!(head.starts_with(&format!("http/1.1 {status}")), "{head}");
+        assert!(head.contains("connection: close"), "{head}");
+        assert!(json.contains(&format!("\"status\":{status}")), "{json}");
+    }
+    // A body that was read leaves the connection open for the next request.
+    let mut c = TcpStream::connect(addr(&s.base)).await.unwrap();
+    let req = "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+    c.write_all(req.as_bytes()).await.unwrap();
+    let (head, _) = response(&mut c).await;
+    assert!(head.starts_with("http/1.1 422"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    c.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, _) = response(&mut c).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+}
+
+#[tokio::test]
+async fn announced_oversized_and_paused_bodies_are_refused() {
+    let mut cfg = bare_config();
+    cfg.body_limit = 1024;
+    cfg.body_timeout_secs = 1;
+    let s = spawn(cfg, false).await;
+    // Announced over the limit: 413 before the body is sent at all.
+    let mut c = TcpStream::connect(addr(&s.base)).await.unwrap();
+    c.write_all(b"POST /v1/embeddings HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 70000000\r\n\r\n{\"input\"")
+        .await
+        .unwrap();
+    let (head, json) = tokio::time::timeout(Duration::from_secs(5), response(&mut c))
+        .await
+        .unwrap();
+    assert!(head.starts_with("http/1.1 413"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(json.contains("\"code\":\"payload_too_large\""), "{json}");
+    // A body that stops arriving: 408 after the pause allowed, in the JSON envelope.
+    let mut c = TcpStream::connect(addr(&s.base)).await.unwrap();
+    c.write_all(b"POST /v1/embeddings HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"input\"")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (head, json) = tokio::time::timeout(Duration::from_secs(10), response(&mut c))
+        .await
+        .unwrap();
+    assert!(head.starts_with("http/1.1 408"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(json.contains("\"code\":\"request_timeout\""), "{json}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -165,6 +165,7 @@ fn every_error_status_is_documented() {
         },
         ApiError::PayloadTooLarge { limit: 1 },
         ApiError::UnsupportedMediaType,
+        ApiError::BodyTimeout { secs: 30 },
         ApiError::Invalid(FieldError::new("model", "x")),
         ApiError::BadRequest {
             message: "x".into(),
