@@ -41,5 +41,8 @@ BUILD_PACKAGES=(cmake clang libclang-dev)
 RUNTIME_PACKAGES=(tesseract-ocr tesseract-ocr-eng ffmpeg)
 # Only the tests: a TrueType font to render text that OCR must read back.
 TEST_PACKAGES=(fonts-dejavu-core)
+# Only the browser tests of the playground (e2e/test_playground.py): Debian's Chromium,
+# driven through Playwright for Python; no browser build is downloaded.
+UI_TEST_PACKAGES=(chromium chromium-driver)
 
 ensure_toolchain

@@ -7,7 +7,8 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
-ensure_debian_packages "${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}" "${TEST_PACKAGES[@]}" unzip
+ensure_debian_packages "${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}" "${TEST_PACKAGES[@]}" \
+  "${UI_TEST_PACKAGES[@]}" unzip
 command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm
 python3 -c 'import ensurepip, venv' 2>/dev/null || ensure_debian_packages python3-venv
 scripts/setup-models.sh --multilingual

@@ -340,9 +340,9 @@ pub enum LogFormat {
 #[command(args_override_self = true)]
 pub struct ServeArgs {
     /// TOML configuration file (keys: host, port, model_dir, api_keys, keys_db, body_limit,
-    /// header_timeout_secs, body_timeout_secs, max_connections, sse_keep_alive_secs, shutdown_timeout_secs,
-    /// local_fallback, upstream_max_in_flight, [chat],
-    /// [embeddings], [vision], [gen3d], [[upstreams]], [[models]]; see docs/configuration.md).
+    /// header_timeout_secs, body_timeout_secs, max_connections, sse_keep_alive_secs,
+    /// shutdown_timeout_secs, local_fallback, upstream_max_in_flight, [chat], [embeddings],
+    /// [vision], [gen3d], [ui], [[upstreams]], [[models]]; see docs/configuration.md).
     #[arg(long, env = "INGOT_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to bind [default: 127.0.0.1].
@@ -406,6 +406,9 @@ pub struct ServeArgs {
     /// Do not load the local embedding models.
     #[arg(long)]
     pub no_embeddings: bool,
+    /// Do not serve the web playground at `/` (the API is unchanged).
+    #[arg(long, env = "INGOT_NO_UI")]
+    pub no_ui: bool,
     /// Print the effective configuration (file, environment and flags resolved; API keys
     /// redacted) as TOML, check it, and exit without serving.
     #[arg(long)]

@@ -140,6 +140,9 @@ fn resolve_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if args.no_embeddings {
         cfg.embeddings.enabled = false;
     }
+    if args.no_ui {
+        cfg.ui.enabled = false;
+    }
     Ok(cfg)
 }
 

@@ -65,6 +65,8 @@ pub struct Config {
     pub gen3d: Gen3dConfig,
     /// The local vision engine (OCR + visual facts + the local chat model).
     pub vision: VisionSection,
+    /// The web playground at `/`.
+    pub ui: UiConfig,
     /// Default of every upstream's `local_fallback`: when all upstreams of an id failed
     /// with a connection error, a timeout, 429 or 5xx, a local engine serving the id answers.
     pub local_fallback: bool,
@@ -167,14 +169,15 @@ impl Default for Config {
             keys_db: None,
             body_limit: DEFAULT_BODY_LIMIT,
             header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
+            body_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             sse_keep_alive_secs: DEFAULT_SSE_KEEP_ALIVE_SECS,
-            body_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
             shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
             chat: ChatConfig::default(),
             embeddings: EmbeddingsConfig::default(),
             gen3d: Gen3dConfig::default(),
             vision: VisionSection::default(),
+            ui: UiConfig::default(),
             local_fallback: false,
             upstream_max_in_flight: 256,
             upstreams: Vec::new(),
@@ -222,6 +225,21 @@ impl Default for VisionSection {
             model: None,
             image_max_tokens: 0,
         }
+    }
+}
+
+/// `[ui]`: the web playground served at `/` (its assets are embedded in the binary).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// Serve the playground at `/` and its assets under `/ui/`. The page needs no key; the
+    /// API requests it makes send the key typed into it.
+    pub enabled: bool,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self { enabled: true }
     }
 }
 
@@ -644,6 +662,15 @@ mod tests {
         assert!(e.contains("prot"), "{e}");
         let e = Config::from_toml("[chat]\nctx = 5").unwrap_err();
         assert!(e.contains("ctx"), "{e}");
+    }
+
+    #[test]
+    fn the_playground_is_on_unless_turned_off() {
+        assert!(Config::default().ui.enabled);
+        let c = Config::from_toml("[ui]\nenabled = false").unwrap();
+        assert!(!c.ui.enabled);
+        let e = Config::from_toml("[ui]\ntheme = \"dark\"").unwrap_err();
+        assert!(e.contains("theme"), "{e}");
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //!   `Connection: close` after an unread one).
 //! - [`metrics`]: the Prometheus registry behind `/metrics` and `/v1/metrics`.
 //! - [`routes`]: one module per endpoint.
+//! - [`ui`]: the web playground at `/` (embedded HTML, CSS and JavaScript).
 //! - `listen`: the accept loop (header-read timeout, connection cap, graceful shutdown).
 
 pub mod backends;
@@ -38,6 +39,7 @@ pub mod reply;
 pub mod routes;
 pub mod sse;
 pub mod state;
+pub mod ui;
 
 use std::future::Future;
 
@@ -73,7 +75,8 @@ pub fn app(state: AppState) -> Router {
         .route("/version", get(routes::health::version))
         .route("/v1/health/ready", get(routes::health::ready))
         .route("/metrics", get(metrics::handler))
-        .route("/v1/metrics", get(metrics::handler));
+        .route("/v1/metrics", get(metrics::handler))
+        .merge(ui::router(state.config().ui.enabled));
     Router::new()
         .nest("/v1", v1)
         .merge(health)

@@ -19,4 +19,5 @@ mod proxy;
 mod ranking;
 mod registry;
 mod structured;
+mod ui;
 mod vlm;
