@@ -54,6 +54,15 @@ impl<T: DeserializeOwned + Send + 'static> EventStream<T> {
         Self { inner, retries }
     }
 
+    /// Reads a body that arrives in `pieces` and then ends: the whole SSE reader without a
+    /// connection, for the fuzz targets (`crates/ingot-fuzz`). Poll it inside a Tokio
+    /// runtime with time enabled.
+    #[doc(hidden)]
+    pub fn from_pieces(pieces: Vec<Bytes>) -> Self {
+        let body = futures::stream::iter(pieces.into_iter().map(Ok)).boxed();
+        Self::new(body, Duration::from_secs(3600), 0)
+    }
+
     /// How many times the request was retried before the stream started.
     pub fn retries(&self) -> u32 {
         self.retries

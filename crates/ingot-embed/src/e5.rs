@@ -60,6 +60,11 @@ fn to_usize(v: u64) -> Result<usize, EmbedError> {
     usize::try_from(v).map_err(|_| EmbedError::load("e5 offset too large"))
 }
 
+/// Smallest tensor directory entry: u16 name length, u8 dtype, u32 count, u64 offset, u64 size.
+const DIR_ENTRY_MIN: usize = 2 + 1 + 4 + 8 + 8;
+/// Tensors per layer: q, k, v, ao, fi, fo weights and biases, two LayerNorms' weights and biases.
+const LAYER_TENSORS: usize = 16;
+
 struct Entry {
     dtype: u8,
     n: usize,
@@ -102,13 +107,25 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Loaded, EmbedError> {
     let eos = c.u32()?;
     let (_pad, _unk) = (c.i32()?, c.i32()?);
     let blob = to_usize(c.u64()?)?;
-    let skip = (n_pieces + 1) * 4 + n_pieces * 4 + blob;
+    // Offsets ((n + 1) u32s), scores (n f32s), then the piece bytes.
+    let skip = n_pieces
+        .checked_mul(8)
+        .and_then(|n| n.checked_add(4))
+        .and_then(|n| n.checked_add(blob))
+        .ok_or_else(|| EmbedError::load("e5 vocabulary larger than any file"))?;
     c.take(skip)?;
     let _n_norm = c.i32()?;
     let norm_bytes = c.u32()? as usize;
     c.take(norm_bytes)?;
     // Tensor directory.
     let ndir = c.usize()?;
+    // Capacity from what the file can hold (an entry takes at least DIR_ENTRY_MIN bytes),
+    // never from the header alone: a forged count must not allocate gigabytes.
+    if ndir > (buf.len() - c.pos) / DIR_ENTRY_MIN {
+        return Err(EmbedError::load(format!(
+            "e5 tensor directory of {ndir} entries does not fit in the file"
+        )));
+    }
     let mut dir = HashMap::with_capacity(ndir);
     for _ in 0..ndir {
         let nl16 = u16::from_le_bytes(c.arr()?) as usize;
@@ -167,6 +184,13 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Loaded, EmbedError> {
         return Err(EmbedError::load(
             "e5: emb.word is not a Q4_0 [vocab, H] table",
         ));
+    }
+    // Each layer has LAYER_TENSORS tensors in the directory.
+    if nl > dir.len() / LAYER_TENSORS {
+        return Err(EmbedError::load(format!(
+            "e5 header declares {nl} layers, but the directory has {} tensors",
+            dir.len()
+        )));
     }
     let mut layers = Vec::with_capacity(nl);
     for i in 0..nl {
@@ -375,5 +399,38 @@ mod tests {
             load(Path::new("/nonexistent/e5.bin")),
             Err(EmbedError::Load(_))
         ));
+    }
+
+    /// Fuzzing (issue 16): sizes in the header were trusted before the file was checked to
+    /// hold them. A forged directory count allocated 61 GB and aborted the process, a forged
+    /// layer count did the same for the layer list, and a forged vocabulary size overflowed.
+    /// Inputs: fuzz/regressions/e5_container/.
+    #[test]
+    fn regression_issue_16_forged_sizes_are_refused_before_allocating() {
+        let buf = tiny_container();
+        let forge = |at: usize, bytes: &[u8]| {
+            let mut b = buf.clone();
+            b[at..at + bytes.len()].copy_from_slice(bytes);
+            b
+        };
+        // Magic, version and H come before the layer count; the directory count follows
+        // the vocabulary (44 bytes of header, 28 of counts, 12 of offsets, 8 of scores,
+        // 2 piece bytes, 8 of normalisation map).
+        let ndir_at = 44 + 28 + 12 + 8 + 2 + 8;
+        assert_eq!(&buf[ndir_at..ndir_at + 4], &21i32.to_le_bytes());
+        for (what, bad) in [
+            ("directory", forge(ndir_at, &i32::MAX.to_le_bytes())),
+            ("layers", forge(12, &i32::MAX.to_le_bytes())),
+            (
+                "vocabulary",
+                forge(44, &[i32::MAX.to_le_bytes(), [0xff; 4]].concat()),
+            ),
+            ("vocabulary blob", forge(64, &u64::MAX.to_le_bytes())),
+        ] {
+            assert!(
+                matches!(parse(&bad), Err(EmbedError::Load(_))),
+                "forged {what} size"
+            );
+        }
     }
 }

@@ -50,6 +50,16 @@ use tokio::sync::oneshot;
 
 pub use error::EmbedError;
 
+/// Parses an e5 container image as [`Embedder::load_e5`] reads it from disk, for the fuzz
+/// targets (`crates/ingot-fuzz`).
+///
+/// # Errors
+/// [`EmbedError::Load`] when the image is malformed.
+#[doc(hidden)]
+pub fn parse_e5_container(buf: &[u8]) -> Result<(), EmbedError> {
+    e5::parse(buf).map(|_| ())
+}
+
 /// Most inputs one `embed` call accepts (OpenAI's limit for array inputs).
 pub const MAX_INPUTS_PER_REQUEST: usize = 2048;
 

@@ -136,6 +136,26 @@ pub(crate) fn pipe(
     }))
 }
 
+/// What the client receives from [`pipe`] when the upstream sends `pieces` and ends
+/// cleanly: the re-streaming logic without a connection, for the fuzz targets
+/// (`crates/ingot-fuzz`). Needs a Tokio runtime with time enabled.
+#[doc(hidden)]
+pub async fn pipe_pieces(pieces: Vec<Bytes>, sse: bool) -> Vec<Result<Bytes, std::io::Error>> {
+    let mut it = pieces.into_iter();
+    let first = it.next().unwrap_or_default();
+    let rest: Vec<reqwest::Result<Bytes>> = it.map(Ok).collect();
+    pipe(
+        first,
+        futures::stream::iter(rest),
+        Duration::from_secs(3600),
+        sse,
+        "fuzz".into(),
+        Arc::new(Counters::default()),
+    )
+    .collect()
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

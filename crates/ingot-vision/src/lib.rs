@@ -49,7 +49,9 @@ pub mod engine;
 pub mod error;
 pub mod facts;
 pub mod fetch;
-mod html;
+// Public only for the fuzz targets (crates/ingot-fuzz).
+#[doc(hidden)]
+pub mod html;
 pub mod intake;
 pub mod media;
 pub mod ocr;
