@@ -227,3 +227,27 @@ fn absent_optionals_are_omitted() {
         r#"{"output":{"glb":"QQ=="},"artifacts":[{"base64":"QQ==","finishReason":"SUCCESS","seed":7}]}"#
     );
 }
+
+/// Fuzzing (issue 16, fuzz/regressions/chat_request/): serde_json's default float parser is
+/// off by one ulp for many 16- and 17-digit numbers, so a request changed on its way through
+/// ingot (a number in an unknown field, a tool's schema, `logit_bias`) and a proxied request
+/// was not what the client sent. The workspace enables `float_roundtrip`.
+#[test]
+fn regression_issue_16_numbers_round_trip_exactly() {
+    let json = r#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":0.7,
+        "logit_bias":{"42":0.12356700979631688},"chat":1444444444444444444444444444444444444444444444444444444444444444444444444444444444444444,
+        "nvext":{"x":247.93679340997514},"extra":[0.013626999212273323,14304.829660047977,-92000.06580250365]}"#;
+    let first = serde_json::to_value(serde_json::from_str::<ChatCompletionRequest>(json).unwrap())
+        .unwrap();
+    let again: ChatCompletionRequest = serde_json::from_str(&first.to_string()).unwrap();
+    assert_eq!(serde_json::to_value(again).unwrap(), first);
+    for x in [
+        0.013626999212273323f64,
+        14304.829660047977,
+        247.93679340997514,
+        1.4444444444444446e86,
+    ] {
+        let back: f64 = serde_json::from_str(&serde_json::to_string(&x).unwrap()).unwrap();
+        assert_eq!(back.to_bits(), x.to_bits(), "{x}");
+    }
+}
