@@ -237,8 +237,8 @@ fn regression_issue_16_numbers_round_trip_exactly() {
     let json = r#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":0.7,
         "logit_bias":{"42":0.12356700979631688},"chat":1444444444444444444444444444444444444444444444444444444444444444444444444444444444444444,
         "nvext":{"x":247.93679340997514},"extra":[0.013626999212273323,14304.829660047977,-92000.06580250365]}"#;
-    let first = serde_json::to_value(serde_json::from_str::<ChatCompletionRequest>(json).unwrap())
-        .unwrap();
+    let first =
+        serde_json::to_value(serde_json::from_str::<ChatCompletionRequest>(json).unwrap()).unwrap();
     let again: ChatCompletionRequest = serde_json::from_str(&first.to_string()).unwrap();
     assert_eq!(serde_json::to_value(again).unwrap(), first);
     for x in [
