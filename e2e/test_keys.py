@@ -51,14 +51,14 @@ def test_keys_list_and_auth(keyed):
 def test_retry_after_is_honoured_by_openai_python(keyed):
     s, _, keys = keyed
     # Enough retries (each waits the 1 s Retry-After) for the first answer to end even on a
-    # loaded machine: the point is that the client waits and then gets through.
+    # loaded machine; 48 tokens, so that the second request meets the first one running.
     client = openai.OpenAI(base_url=s.base_url, api_key=keys["serial"]["key"], max_retries=12)
     results, errors = [], []
 
     def call():
         t0 = time.time()
         try:
-            r = client.chat.completions.create(model=CHAT, messages=MSG, max_tokens=12,
+            r = client.chat.completions.create(model=CHAT, messages=MSG, max_tokens=48,
                                                temperature=0)
             results.append((time.time() - t0, r.usage.completion_tokens))
         except Exception as e:  # noqa: BLE001
