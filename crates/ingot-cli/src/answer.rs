@@ -111,8 +111,9 @@ pub fn media_content(text: String, images: &[String], video: Option<String>) -> 
     MessageContent::Parts(parts)
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    Ok(serde_json::to_string(v).context("encoding JSON")?)
+/// One line of JSON output (`--json`).
+pub fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    Ok(serde_json::to_string(v).context("serialising the response")?)
 }
 
 /// A model's reasoning, shown on standard error as it arrives (dimmed on a terminal), so the

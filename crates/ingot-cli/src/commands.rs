@@ -15,6 +15,7 @@ use ingot_protocol::embeddings::{EmbeddingInput, EmbeddingRequest, EncodingForma
 use ingot_protocol::ranking::{RankTruncate, RankingRequest, RankingText};
 use ingot_protocol::trellis::{OutputFormat, TrellisRequest};
 
+use crate::answer::{self, to_json};
 use crate::cli::{
     ChatArgs, ClientArgs, Command, CompleteArgs, EmbedArgs, EmbedFormat, Gen3dArgs, Gen3dFormat,
     GenerationArgs, InputTypeArg, ModelsArgs, RerankArgs, UseCaseArgs, VisionArgs,
@@ -23,8 +24,8 @@ use crate::conversation::{Conversation, Store};
 use crate::exit::{self, Failure, Result};
 use crate::interactive::{Keeper, Session};
 use crate::select::{self, UseCase};
+use crate::spinner;
 use crate::userconfig::{self, UserConfig};
-use crate::{answer, spinner};
 
 /// Runs one client command on a fresh runtime and maps its outcome to an exit code.
 pub fn run(mut command: Command) -> ExitCode {
@@ -323,10 +324,6 @@ async fn generate(
     let req = answer::request(g, model, messages);
     let mut text = String::new();
     answer::show(&client, client_args.json, g.no_stream, &req, &mut text).await
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    Ok(serde_json::to_string(v).context("serialising the response")?)
 }
 
 async fn complete(a: CompleteArgs) -> Result<()> {

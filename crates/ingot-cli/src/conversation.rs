@@ -90,11 +90,7 @@ pub struct Store {
 impl Store {
     /// The store of this user, from the environment given by `var`.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
-        let set = |name: &str| var(name).filter(|v| !v.is_empty());
-        let data = match set("XDG_DATA_HOME") {
-            Some(d) => PathBuf::from(d),
-            None => Path::new(&set("HOME")?).join(".local/share"),
-        };
+        let data = crate::userconfig::xdg_dir(&var, "XDG_DATA_HOME", ".local/share")?;
         Some(Self::at(data.join("ingot/conversations")))
     }
 

@@ -59,16 +59,26 @@ pub struct DefaultModels {
     pub rerank: Option<String>,
 }
 
+/// An XDG base directory from the environment given by `var`: `$XDG` when set, else
+/// `$HOME/UNDER_HOME` (e.g. `XDG_DATA_HOME`, `.local/share`).
+pub fn xdg_dir(
+    var: &impl Fn(&str) -> Option<String>,
+    xdg: &str,
+    under_home: &str,
+) -> Option<PathBuf> {
+    let set = |name: &str| var(name).filter(|v| !v.is_empty());
+    match set(xdg) {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => set("HOME").map(|home| Path::new(&home).join(under_home)),
+    }
+}
+
 /// Where the settings file is, from the environment given by `var`.
 pub fn path(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    let set = |name: &str| var(name).filter(|v| !v.is_empty());
-    if let Some(p) = set("INGOT_CLIENT_CONFIG") {
+    if let Some(p) = var("INGOT_CLIENT_CONFIG").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(p));
     }
-    if let Some(dir) = set("XDG_CONFIG_HOME") {
-        return Some(Path::new(&dir).join("ingot/config.toml"));
-    }
-    set("HOME").map(|home| Path::new(&home).join(".config/ingot/config.toml"))
+    xdg_dir(&var, "XDG_CONFIG_HOME", ".config").map(|d| d.join("ingot/config.toml"))
 }
 
 impl UserConfig {
