@@ -11,12 +11,20 @@
 //! first byte on; a stream that breaks off ends with an OpenAI-shaped error event and
 //! `data: [DONE]`. Every attempt is counted per upstream ([`Proxy::stats`]).
 //!
+//! An upstream may have several replicas (`base_urls`): each attempt goes to the one with
+//! the fewest outstanding requests, a retry prefers one not yet tried, and a replica that
+//! fails (no connection, timeout, 5xx) is ejected for a cool-down that doubles with each
+//! repeated ejection. Optional active health checks ([`Proxy::spawn_health_checks`]) take
+//! replicas out and bring them back. Each replica is counted too ([`Proxy::replica_stats`]).
+//!
 //! This crate reads no environment variables and logs no keys: it takes resolved values.
 //!
 //! # Layout
 //! - [`spec`]: [`UpstreamSpec`], its defaults and validation, the redacted [`ApiKey`].
 //! - [`routing`]: model patterns and the failover order.
 //! - [`retry`]: which statuses are retried, passed back or failed over; backoff.
+//! - [`replica`]: least-outstanding choice, ejection and cool-down, per-replica counters.
+//! - [`health`]: active health checks.
 //! - [`proxy`]: [`Proxy`], [`Endpoint`], [`Forwarded`].
 //! - [`sse`]: the byte pipe for streams.
 //! - [`error`]: [`ProxyError`] and what each upstream answered.
@@ -50,7 +58,9 @@
 //! ```
 
 pub mod error;
+pub mod health;
 pub mod proxy;
+pub mod replica;
 pub mod retry;
 pub mod routing;
 pub mod spec;
@@ -59,5 +69,6 @@ pub mod stats;
 
 pub use error::{FailureKind, ProxyError, UpstreamFailure};
 pub use proxy::{Endpoint, Forwarded, ForwardedBody, Proxy, Route, Target};
+pub use replica::ReplicaStats;
 pub use spec::{ApiKey, UpstreamSpec};
 pub use stats::UpstreamStats;

@@ -9,6 +9,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use tokio::time::Instant;
 
 use crate::error::{FailureKind, ProxyError, UpstreamFailure, excerpt};
+use crate::replica::{self, Candidate, Fault, Replica, ReplicaStats};
 use crate::retry::{self, Decision};
 use crate::routing::{self, ModelPattern};
 use crate::spec::UpstreamSpec;
@@ -34,6 +35,37 @@ pub enum Endpoint {
     Completions,
     /// `ranking` (NeMo Retriever reranking NIMs).
     Ranking,
+}
+
+impl Endpoint {
+    /// Every endpoint, in the order of a replica's URLs.
+    const ALL: [Endpoint; 5] = [
+        Endpoint::ChatCompletions,
+        Endpoint::Embeddings,
+        Endpoint::Trellis,
+        Endpoint::Completions,
+        Endpoint::Ranking,
+    ];
+
+    fn index(self) -> usize {
+        match self {
+            Endpoint::ChatCompletions => 0,
+            Endpoint::Embeddings => 1,
+            Endpoint::Trellis => 2,
+            Endpoint::Completions => 3,
+            Endpoint::Ranking => 4,
+        }
+    }
+
+    fn path(self, spec: &UpstreamSpec) -> &str {
+        match self {
+            Endpoint::ChatCompletions => "chat/completions",
+            Endpoint::Embeddings => "embeddings",
+            Endpoint::Trellis => &spec.trellis_path,
+            Endpoint::Completions => "completions",
+            Endpoint::Ranking => "ranking",
+        }
+    }
 }
 
 /// The upstreams serving one id, in failover order.
@@ -85,34 +117,48 @@ impl std::fmt::Debug for ForwardedBody {
     }
 }
 
-struct Upstream {
-    spec: UpstreamSpec,
-    chat_url: reqwest::Url,
-    embeddings_url: reqwest::Url,
-    trellis_url: reqwest::Url,
-    completions_url: reqwest::Url,
-    ranking_url: reqwest::Url,
+pub(crate) struct Upstream {
+    pub(crate) spec: UpstreamSpec,
+    pub(crate) replicas: Vec<Arc<Replica>>,
     counters: Arc<Counters>,
 }
 
 impl Upstream {
-    fn url(&self, endpoint: Endpoint) -> &reqwest::Url {
-        match endpoint {
-            Endpoint::ChatCompletions => &self.chat_url,
-            Endpoint::Embeddings => &self.embeddings_url,
-            Endpoint::Trellis => &self.trellis_url,
-            Endpoint::Completions => &self.completions_url,
-            Endpoint::Ranking => &self.ranking_url,
+    /// The replica for the next attempt of a request that already tried `tried`.
+    fn pick(&self, tried: &[usize]) -> usize {
+        if self.replicas.len() == 1 {
+            return 0;
         }
+        let now = Instant::now();
+        let candidates: Vec<Candidate> = self
+            .replicas
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Candidate {
+                outstanding: r.outstanding(),
+                available: r.available(now),
+                tried: tried.contains(&i),
+            })
+            .collect();
+        replica::pick(&candidates, retry::jitter()).unwrap_or(0)
+    }
+
+    /// Whether another replica than those `tried` can take a retry now.
+    fn has_fresh_replica(&self, tried: &[usize]) -> bool {
+        let now = Instant::now();
+        self.replicas
+            .iter()
+            .enumerate()
+            .any(|(i, r)| !tried.contains(&i) && r.available(now))
     }
 }
 
 /// The upstream pool: routes ids, forwards requests, counts what happens.
 pub struct Proxy {
-    upstreams: Vec<Upstream>,
+    pub(crate) upstreams: Vec<Upstream>,
     table: Vec<Vec<ModelPattern>>,
     /// `None` only for [`Proxy::empty`], which routes nothing.
-    client: Option<reqwest::Client>,
+    pub(crate) client: Option<reqwest::Client>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -152,31 +198,40 @@ impl Proxy {
             {
                 return Err(ProxyError::DuplicateName { name: spec.name });
             }
-            let (base, patterns) = spec.check()?;
-            let join = |path: &str| {
-                let s = format!(
-                    "{}/{}",
-                    base.as_str().trim_end_matches('/'),
-                    path.trim().trim_start_matches('/')
-                );
-                reqwest::Url::parse(&s).map_err(|e| ProxyError::Config {
+            let (bases, patterns) = spec.check()?;
+            let mut replicas = Vec::with_capacity(bases.len());
+            for (base, configured) in bases.iter().zip(&spec.base_urls) {
+                let join = |path: &str| {
+                    let s = match path.trim() {
+                        p if p.starts_with('/') => {
+                            format!("{}{p}", base.origin().ascii_serialization())
+                        }
+                        p => format!(
+                            "{}/{}",
+                            base.as_str().trim_end_matches('/'),
+                            p.trim_start_matches('/')
+                        ),
+                    };
+                    reqwest::Url::parse(&s).map_err(|e| ProxyError::Config {
+                        upstream: spec.name.clone(),
+                        message: format!("cannot build the URL {s:?}: {e}"),
+                    })
+                };
+                let mut urls = Vec::with_capacity(Endpoint::ALL.len());
+                for e in Endpoint::ALL {
+                    urls.push(join(e.path(&spec).trim_start_matches('/'))?);
+                }
+                let urls: [reqwest::Url; 5] = urls.try_into().map_err(|_| ProxyError::Config {
                     upstream: spec.name.clone(),
-                    message: format!("cannot build the URL {s:?}: {e}"),
-                })
-            };
-            let chat_url = join("chat/completions")?;
-            let embeddings_url = join("embeddings")?;
-            let trellis_url = join(&spec.trellis_path)?;
-            let completions_url = join("completions")?;
-            let ranking_url = join("ranking")?;
+                    message: "an endpoint URL is missing".to_owned(),
+                })?;
+                let health = spec.health_path.as_deref().map(join).transpose()?;
+                replicas.push(Arc::new(Replica::new(configured.clone(), urls, health)));
+            }
             table.push(patterns);
             upstreams.push(Upstream {
                 spec,
-                chat_url,
-                embeddings_url,
-                trellis_url,
-                completions_url,
-                ranking_url,
+                replicas,
                 counters: Arc::default(),
             });
         }
@@ -249,6 +304,15 @@ impl Proxy {
         self.upstreams
             .iter()
             .map(|u| u.counters.snapshot(&u.spec.name))
+            .collect()
+    }
+
+    /// State and counters of every replica, upstreams in configuration order.
+    pub fn replica_stats(&self) -> Vec<ReplicaStats> {
+        let now = Instant::now();
+        self.upstreams
+            .iter()
+            .flat_map(|u| u.replicas.iter().map(|r| r.snapshot(&u.spec.name, now)))
             .collect()
     }
 
@@ -330,19 +394,25 @@ impl Proxy {
         timeout: Duration,
         rename: Option<(&str, &str)>,
     ) -> Result<Forwarded, UpstreamFailure> {
-        let url = up.url(endpoint);
         let mut attempt = 0u32;
+        let mut tried: Vec<usize> = Vec::new();
         loop {
             attempt += 1;
             bump(&up.counters.attempts);
             if attempt > 1 {
                 bump(&up.counters.retries);
             }
-            let (kind, hint, retryable) = match self
-                .attempt(up, url, body.clone(), stream, timeout, rename)
-                .await
-            {
+            let r = up.pick(&tried);
+            tried.push(r);
+            let replica = &up.replicas[r];
+            let url = &replica.urls[endpoint.index()];
+            let started = Instant::now();
+            let outcome = self
+                .attempt(up, replica, url, body.clone(), stream, timeout, rename)
+                .await;
+            let (kind, hint, retryable) = match outcome {
                 Attempt::Done(fwd) => {
+                    replica.succeeded(started.elapsed());
                     if (200..300).contains(&fwd.status) {
                         bump(&up.counters.successes);
                     } else {
@@ -353,8 +423,14 @@ impl Proxy {
                 Attempt::Retry(kind, hint) => (kind, hint, true),
                 Attempt::FailOver(kind) => (kind, None, false),
             };
+            self.note_fault(up, replica, &kind);
             let wait = if retryable && attempt <= up.spec.max_retries {
-                retry::wait(up.spec.backoff, attempt, hint, retry::jitter())
+                if up.has_fresh_replica(&tried) && hint.is_none() {
+                    // Another replica is up: no reason to wait before asking it.
+                    Some(Duration::ZERO)
+                } else {
+                    retry::wait(up.spec.backoff, attempt, hint, retry::jitter())
+                }
             } else {
                 None
             };
@@ -368,17 +444,41 @@ impl Proxy {
             };
             tracing::info!(
                 upstream = %up.spec.name,
+                replica = %replica.base,
                 attempt,
                 wait_ms = wait.as_millis() as u64,
                 "retrying: {kind}"
             );
-            tokio::time::sleep(wait).await;
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
         }
     }
 
+    /// Counts a failed attempt on its replica, and ejects the replica when the failure
+    /// says it is sick (no connection, no answer in time, a broken body, a 5xx).
+    fn note_fault(&self, up: &Upstream, replica: &Replica, kind: &FailureKind) {
+        let (fault, sick) = match kind {
+            FailureKind::Connect(_) | FailureKind::Body(_) => (Fault::Connect, true),
+            FailureKind::Timeout { .. } => (Fault::Timeout, true),
+            FailureKind::Status { status, .. } => (Fault::Status, *status >= 500),
+        };
+        replica.fault(fault);
+        if sick && let Some(wait) = replica.eject(up.spec.eject, Instant::now()) {
+            tracing::warn!(
+                upstream = %up.spec.name,
+                replica = %replica.base,
+                cool_down_ms = wait.as_millis() as u64,
+                "replica ejected: {kind}"
+            );
+        }
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one attempt's whole context")]
     async fn attempt(
         &self,
         up: &Upstream,
+        replica: &Arc<Replica>,
         url: &reqwest::Url,
         body: Bytes,
         stream: bool,
@@ -386,6 +486,7 @@ impl Proxy {
         rename: Option<(&str, &str)>,
     ) -> Attempt {
         let deadline = Instant::now() + timeout;
+        let outstanding = replica.begin();
         let timed_out = || {
             bump(&up.counters.timeouts);
             Attempt::Retry(FailureKind::Timeout { after: timeout }, None)
@@ -451,14 +552,21 @@ impl Proxy {
                 let sse = content_type
                     .as_deref()
                     .is_some_and(|c| c.trim_start().starts_with("text/event-stream"));
-                Attempt::Done(forwarded(ForwardedBody::Stream(pipe(
+                let piped = pipe(
                     first,
                     s,
                     timeout,
                     sse,
                     up.spec.name.clone(),
                     up.counters.clone(),
-                ))))
+                );
+                // The replica counts the stream as outstanding until it has been sent or
+                // dropped.
+                let piped = piped.map(move |chunk| {
+                    let _held = &outstanding;
+                    chunk
+                });
+                Attempt::Done(forwarded(ForwardedBody::Stream(Box::pin(piped))))
             }
             Decision::Success | Decision::PassThrough => {
                 match tokio::time::timeout_at(deadline, resp.bytes()).await {
@@ -578,12 +686,13 @@ mod tests {
         assert!(!p.route("meta/y").unwrap().local_fallback);
         assert!(p.route("google/x").is_none());
         assert_eq!(p.listed_ids(), vec![("meta/x".into(), "b".into())]);
+        let urls = &p.upstreams[0].replicas[0].urls;
         assert_eq!(
-            p.upstreams[0].chat_url.as_str(),
+            urls[Endpoint::ChatCompletions.index()].as_str(),
             "http://127.0.0.1:9/v1/chat/completions"
         );
         assert_eq!(
-            p.upstreams[0].trellis_url.as_str(),
+            urls[Endpoint::Trellis.index()].as_str(),
             "http://127.0.0.1:9/v1/genai/microsoft/trellis"
         );
     }

@@ -21,6 +21,11 @@ pub const DEFAULT_BACKOFF_MS: u64 = 250;
 /// Default TRELLIS path under `base_url`: the hosted API's (`ai.api.nvidia.com/v1`).
 /// A self-hosted NIM container serves `infer`.
 pub const DEFAULT_TRELLIS_PATH: &str = "genai/microsoft/trellis";
+/// Default first cool-down of an ejected replica, in seconds; it doubles with each
+/// ejection since the replica's last success.
+pub const DEFAULT_EJECT_SECS: u64 = 5;
+/// Default interval of active health checks, in seconds (when a `health_path` is set).
+pub const DEFAULT_HEALTH_INTERVAL_SECS: u64 = 10;
 
 /// An upstream API key. `Debug` and `Serialize` never show it.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -58,9 +63,11 @@ impl Serialize for ApiKey {
 pub struct UpstreamSpec {
     /// Name used in logs, errors and stats; unique.
     pub name: String,
-    /// Base URL including the API version, e.g. `https://integrate.api.nvidia.com/v1`;
-    /// request paths (`chat/completions`, `embeddings`, the TRELLIS path) are appended as-is.
-    pub base_url: String,
+    /// Base URL of each replica, including the API version, e.g.
+    /// `https://integrate.api.nvidia.com/v1`; request paths (`chat/completions`,
+    /// `embeddings`, the TRELLIS path) are appended as-is. Several replicas serve the same
+    /// ids: each attempt goes to the one with the fewest requests outstanding.
+    pub base_urls: Vec<String>,
     /// Sent as `Authorization: Bearer <key>`; `None` sends no header (local servers).
     pub api_key: Option<ApiKey>,
     /// Ids served: exact ids, or prefixes ending in `*` (`meta/*`, `*`).
@@ -81,6 +88,14 @@ pub struct UpstreamSpec {
     pub trellis_path: String,
     /// When every upstream of an id failed transiently, a local engine may answer instead.
     pub local_fallback: bool,
+    /// First cool-down of a replica ejected after a connection error, timeout or 5xx.
+    pub eject: Duration,
+    /// Path of active health checks: under `base_url` like the request paths, or from the
+    /// host's root when it starts with `/` (`/health`, `/v1/health/ready`). `None`: no
+    /// active checks; ejected replicas come back when their cool-down ends.
+    pub health_path: Option<String>,
+    /// Interval of the active health checks.
+    pub health_interval: Duration,
 }
 
 impl UpstreamSpec {
@@ -88,7 +103,7 @@ impl UpstreamSpec {
     pub fn new(name: impl Into<String>, base_url: impl Into<String>, models: Vec<String>) -> Self {
         Self {
             name: name.into(),
-            base_url: base_url.into(),
+            base_urls: vec![base_url.into()],
             api_key: None,
             models,
             rename: BTreeMap::new(),
@@ -98,6 +113,9 @@ impl UpstreamSpec {
             backoff: Duration::from_millis(DEFAULT_BACKOFF_MS),
             trellis_path: DEFAULT_TRELLIS_PATH.to_owned(),
             local_fallback: false,
+            eject: Duration::from_secs(DEFAULT_EJECT_SECS),
+            health_path: None,
+            health_interval: Duration::from_secs(DEFAULT_HEALTH_INTERVAL_SECS),
         }
     }
 
@@ -105,7 +123,7 @@ impl UpstreamSpec {
     ///
     /// # Errors
     /// [`ProxyError::Config`] naming this upstream and the bad key.
-    pub(crate) fn check(&self) -> Result<(reqwest::Url, Vec<ModelPattern>), ProxyError> {
+    pub(crate) fn check(&self) -> Result<(Vec<reqwest::Url>, Vec<ModelPattern>), ProxyError> {
         let bad = |message: String| ProxyError::Config {
             upstream: self.name.clone(),
             message,
@@ -113,27 +131,16 @@ impl UpstreamSpec {
         if self.name.trim().is_empty() {
             return Err(bad("`name` must not be empty".to_owned()));
         }
-        let url = reqwest::Url::parse(&self.base_url)
-            .map_err(|e| bad(format!("`base_url` {:?} is not a URL: {e}", self.base_url)))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad(format!(
-                "`base_url` {:?} must start with http:// or https://",
-                self.base_url
-            )));
+        if self.base_urls.is_empty() {
+            return Err(bad("`base_url` is missing".to_owned()));
         }
-        if url.cannot_be_a_base() || url.host_str().is_none_or(str::is_empty) {
-            return Err(bad(format!("`base_url` {:?} has no host", self.base_url)));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad(
-                "`base_url` must not carry credentials; use `api_key` or `api_key_env`".to_owned(),
-            ));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(bad(format!(
-                "`base_url` {:?} must not have a query or fragment",
-                self.base_url
-            )));
+        let mut urls = Vec::with_capacity(self.base_urls.len());
+        for base in &self.base_urls {
+            let url = check_base_url(base).map_err(bad)?;
+            if urls.contains(&url) {
+                return Err(bad(format!("`base_urls` lists {base:?} twice")));
+            }
+            urls.push(url);
         }
         if self.models.is_empty() {
             return Err(bad(
@@ -158,6 +165,20 @@ impl UpstreamSpec {
         if self.timeout.is_zero() || self.trellis_timeout.is_zero() {
             return Err(bad("timeouts must be at least 1 second".to_owned()));
         }
+        if self.eject.is_zero() {
+            return Err(bad("`eject_secs` must be at least 1".to_owned()));
+        }
+        if let Some(path) = &self.health_path {
+            let p = path.trim();
+            if p.is_empty() || p.contains("://") || p.contains('?') {
+                return Err(bad(format!(
+                    "`health_path` {path:?} must be a path, e.g. `/health` or `health/ready`"
+                )));
+            }
+            if self.health_interval.is_zero() {
+                return Err(bad("`health_interval_secs` must be at least 1".to_owned()));
+            }
+        }
         let path = self.trellis_path.trim();
         if path.is_empty() || path.contains("://") || path.contains('?') {
             return Err(bad(format!(
@@ -172,8 +193,33 @@ impl UpstreamSpec {
         {
             return Err(bad("the API key is empty or spans lines".to_owned()));
         }
-        Ok((url, patterns))
+        Ok((urls, patterns))
     }
+}
+
+/// A base URL parsed, or why it cannot be one.
+fn check_base_url(base: &str) -> Result<reqwest::Url, String> {
+    let url =
+        reqwest::Url::parse(base).map_err(|e| format!("`base_url` {base:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "`base_url` {base:?} must start with http:// or https://"
+        ));
+    }
+    if url.cannot_be_a_base() || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`base_url` {base:?} has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "`base_url` must not carry credentials; use `api_key` or `api_key_env`".to_owned(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "`base_url` {base:?} must not have a query or fragment"
+        ));
+    }
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -202,11 +248,21 @@ mod tests {
         type Edit = fn(&mut UpstreamSpec);
         let cases: Vec<(Edit, &str)> = vec![
             (
-                |s| s.base_url = "integrate.api.nvidia.com/v1".into(),
+                |s| s.base_urls = vec!["integrate.api.nvidia.com/v1".into()],
                 "base_url",
             ),
-            (|s| s.base_url = "ftp://x/v1".into(), "http"),
-            (|s| s.base_url = "https://u:p@x/v1".into(), "credentials"),
+            (|s| s.base_urls = vec!["ftp://x/v1".into()], "http"),
+            (
+                |s| s.base_urls = vec!["https://u:p@x/v1".into()],
+                "credentials",
+            ),
+            (|s| s.base_urls.clear(), "base_url"),
+            (|s| s.base_urls.push(s.base_urls[0].clone()), "twice"),
+            (|s| s.eject = Duration::ZERO, "eject_secs"),
+            (
+                |s| s.health_path = Some("http://x/health".into()),
+                "health_path",
+            ),
             (|s| s.models.clear(), "models"),
             (|s| s.models = vec!["me*ta/x".into()], "models"),
             (

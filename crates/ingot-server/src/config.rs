@@ -348,6 +348,9 @@ pub struct UpstreamConfig {
     /// Base URL with the API version, e.g. `https://integrate.api.nvidia.com/v1`; paths
     /// are appended to it as-is (nothing adds `/v1`).
     pub base_url: String,
+    /// Several replicas of the same server, instead of `base_url`: each request goes to
+    /// the one with the fewest outstanding requests, and a failing one is ejected.
+    pub base_urls: Vec<String>,
     /// Key sent as `Authorization: Bearer`; never logged. Prefer `api_key_env`.
     pub api_key: Option<ApiKey>,
     /// Name of an environment variable holding the key, read once at start.
@@ -371,6 +374,15 @@ pub struct UpstreamConfig {
     pub trellis_path: String,
     /// Overrides the top-level `local_fallback` for the ids this upstream serves.
     pub local_fallback: Option<bool>,
+    /// Seconds a failing replica (no connection, timeout, 5xx) is left out at first; each
+    /// ejection since its last success doubles it (at most 5 minutes).
+    pub eject_secs: u64,
+    /// Active health checks: this path is fetched on every replica each
+    /// `health_interval_secs` (`/health` from the host's root, `health/ready` under
+    /// `base_url`); a failing replica gets no traffic until a check passes.
+    pub health_path: Option<String>,
+    /// Seconds between health checks.
+    pub health_interval_secs: u64,
 }
 
 impl Default for UpstreamConfig {
@@ -389,6 +401,10 @@ impl Default for UpstreamConfig {
             backoff_ms: ingot_proxy::spec::DEFAULT_BACKOFF_MS,
             trellis_path: ingot_proxy::spec::DEFAULT_TRELLIS_PATH.to_owned(),
             local_fallback: None,
+            eject_secs: ingot_proxy::spec::DEFAULT_EJECT_SECS,
+            health_path: None,
+            health_interval_secs: ingot_proxy::spec::DEFAULT_HEALTH_INTERVAL_SECS,
+            base_urls: Vec::new(),
         }
     }
 }
@@ -572,6 +588,22 @@ impl Config {
                     (None, None) => None,
                 };
                 let mut s = UpstreamSpec::new(&u.name, &u.base_url, u.models.clone());
+                s.base_urls = match (u.base_url.is_empty(), u.base_urls.is_empty()) {
+                    (false, true) => vec![u.base_url.clone()],
+                    (true, false) => u.base_urls.clone(),
+                    (false, false) => {
+                        return Err(format!(
+                            "upstream `{}`: set `base_url` or `base_urls`, not both",
+                            u.name
+                        ));
+                    }
+                    (true, true) => {
+                        return Err(format!(
+                            "upstream `{}`: `base_url` is missing (or `base_urls` for replicas)",
+                            u.name
+                        ));
+                    }
+                };
                 s.api_key = api_key;
                 s.rename = u.rename.clone();
                 s.timeout = Duration::from_secs(u.timeout_secs);
@@ -580,6 +612,9 @@ impl Config {
                 s.backoff = Duration::from_millis(u.backoff_ms);
                 s.trellis_path = u.trellis_path.clone();
                 s.local_fallback = u.local_fallback.unwrap_or(self.local_fallback);
+                s.eject = Duration::from_secs(u.eject_secs);
+                s.health_path.clone_from(&u.health_path);
+                s.health_interval = Duration::from_secs(u.health_interval_secs);
                 Ok(s)
             })
             .collect()
@@ -776,6 +811,19 @@ trellis_timeout_secs = 600
             (
                 "[[upstreams]]\nname = \"a\"\nbase_url = \"http://h/v1\"\nmodels = [\"*\"]\nretries = 1",
                 "retries",
+            ),
+            (
+                "[[upstreams]]\nname = \"a\"\nbase_url = \"http://h/v1\"\nbase_urls = [\"http://i/v1\"]\nmodels = [\"*\"]",
+                "not both",
+            ),
+            ("[[upstreams]]\nname = \"a\"\nmodels = [\"*\"]", "base_url"),
+            (
+                "[[upstreams]]\nname = \"a\"\nbase_urls = [\"http://h/v1\", \"h2\"]\nmodels = [\"*\"]",
+                "\"h2\"",
+            ),
+            (
+                "[[upstreams]]\nname = \"a\"\nbase_url = \"http://h/v1\"\nmodels = [\"*\"]\nhealth_path = \"/health\"\nhealth_interval_secs = 0",
+                "health_interval_secs",
             ),
         ] {
             let e = Config::from_toml(toml).unwrap_err();

@@ -163,7 +163,11 @@ pub async fn serve(
         max_connections: cfg.max_connections,
         shutdown_timeout: std::time::Duration::from_secs(cfg.shutdown_timeout_secs),
     };
+    let health_checks = state.proxy().spawn_health_checks();
     listen::run(listener, app(state), limits, shutdown).await;
+    for task in health_checks {
+        task.abort();
+    }
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use ingot_proxy::ReplicaStats;
 
 use crate::state::AppState;
 
@@ -275,6 +276,7 @@ impl Metrics {
         );
         render_engines(&mut out, state);
         render_upstreams(&mut out, state);
+        render_replicas(&mut out, state);
         out
     }
 }
@@ -361,6 +363,99 @@ fn render_upstreams(out: &mut String, state: &AppState) {
         for s in &stats {
             let _ = writeln!(out, "{name}{{upstream=\"{}\"}} {}", escape(&s.name), get(s));
         }
+    }
+}
+
+/// Per-replica families: state, outstanding requests, errors by reason, ejections and the
+/// latency of answered attempts.
+fn render_replicas(out: &mut String, state: &AppState) {
+    let replicas = state.proxy().replica_stats();
+    if replicas.is_empty() {
+        return;
+    }
+    let label = |r: &ReplicaStats| {
+        format!(
+            "upstream=\"{}\",replica=\"{}\"",
+            escape(&r.upstream),
+            escape(&r.base_url)
+        )
+    };
+    type Get = fn(&ReplicaStats) -> u64;
+    let families: [(&str, &str, &str, Get); 4] = [
+        (
+            "ingot_upstream_replica_up",
+            "Whether a replica takes traffic (not ejected, health checks passing).",
+            "gauge",
+            |r| u64::from(r.up),
+        ),
+        (
+            "ingot_upstream_replica_outstanding",
+            "Requests in progress on a replica (streams until they end).",
+            "gauge",
+            |r| r.outstanding,
+        ),
+        (
+            "ingot_upstream_replica_requests_total",
+            "Attempts sent to a replica.",
+            "counter",
+            |r| r.requests,
+        ),
+        (
+            "ingot_upstream_replica_ejections_total",
+            "Times a replica was taken out (failures or a failed health check).",
+            "counter",
+            |r| r.ejections,
+        ),
+    ];
+    for (name, help, kind, get) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for r in &replicas {
+            let _ = writeln!(out, "{name}{{{}}} {}", label(r), get(r));
+        }
+    }
+    let name = "ingot_upstream_replica_errors_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Failed attempts on a replica, by reason (connect, timeout, status).\n# TYPE {name} counter"
+    );
+    for r in &replicas {
+        for (reason, n) in [
+            ("connect", r.connect_errors),
+            ("timeout", r.timeouts),
+            ("status", r.status_errors),
+            ("health_check", r.health_check_failures),
+        ] {
+            let _ = writeln!(out, "{name}{{{},reason=\"{reason}\"}} {n}", label(r));
+        }
+    }
+    let name = "ingot_upstream_replica_latency_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time to a replica's answer (for streams, to the first byte).\n# TYPE {name} histogram"
+    );
+    for r in &replicas {
+        let mut cumulative = 0;
+        let bounds = ingot_proxy::replica::LATENCY_BUCKETS
+            .iter()
+            .map(f64::to_string);
+        for (le, n) in bounds
+            .chain(std::iter::once("+Inf".to_owned()))
+            .zip(&r.latency_buckets)
+        {
+            cumulative += n;
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{},le=\"{le}\"}} {cumulative}",
+                label(r)
+            );
+        }
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "microseconds summed stay far below 2^53"
+        )]
+        let sum = r.latency_micros as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{{}}} {sum}", label(r));
+        let _ = writeln!(out, "{name}_count{{{}}} {}", label(r), r.latency_count);
     }
 }
 

@@ -239,7 +239,7 @@ impl AppState {
     }
 
     /// The upstream pool (empty when none is configured).
-    pub fn proxy(&self) -> &Proxy {
+    pub fn proxy(&self) -> &Arc<Proxy> {
         &self.0.proxy
     }
 

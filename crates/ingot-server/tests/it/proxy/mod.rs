@@ -3,6 +3,7 @@
 //! in `endpoints`.
 
 mod endpoints;
+mod replicas;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
