@@ -57,6 +57,7 @@
 //! # Ok::<(), ingot_proxy::ProxyError>(())
 //! ```
 
+mod attempt;
 pub mod error;
 pub mod health;
 pub mod proxy;

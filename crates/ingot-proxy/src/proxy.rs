@@ -4,23 +4,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use tokio::time::Instant;
 
-use crate::error::{FailureKind, ProxyError, UpstreamFailure, excerpt};
+use crate::attempt::{Attempt, Call};
+use crate::error::{FailureKind, ProxyError, UpstreamFailure};
 use crate::replica::{self, Candidate, Fault, Replica, ReplicaStats};
-use crate::retry::{self, Decision};
+use crate::retry;
 use crate::routing::{self, ModelPattern};
-use crate::spec::UpstreamSpec;
-use crate::sse::{ByteStream, pipe};
+use crate::spec::{ApiKey, UpstreamSpec};
+use crate::sse::ByteStream;
 use crate::stats::{Counters, UpstreamStats, bump};
 
 /// How long to wait for a connection before counting the attempt as failed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Bytes of an error body read for the error message.
-const ERROR_BODY_LIMIT: usize = 4096;
 
 /// Which API a request goes to; each maps to a path under the upstream's `base_url`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +43,7 @@ impl Endpoint {
         Endpoint::Ranking,
     ];
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         match self {
             Endpoint::ChatCompletions => 0,
             Endpoint::Embeddings => 1,
@@ -120,7 +116,7 @@ impl std::fmt::Debug for ForwardedBody {
 pub(crate) struct Upstream {
     pub(crate) spec: UpstreamSpec,
     pub(crate) replicas: Vec<Arc<Replica>>,
-    counters: Arc<Counters>,
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl Upstream {
@@ -176,12 +172,6 @@ impl std::fmt::Debug for Proxy {
     }
 }
 
-enum Attempt {
-    Done(Forwarded),
-    Retry(FailureKind, Option<Duration>),
-    FailOver(FailureKind),
-}
-
 impl Proxy {
     /// Validates the upstreams and builds the pool.
     ///
@@ -199,33 +189,31 @@ impl Proxy {
                 return Err(ProxyError::DuplicateName { name: spec.name });
             }
             let (bases, patterns) = spec.check()?;
+            let trellis_base = spec
+                .trellis_base_url
+                .as_deref()
+                .and_then(|t| reqwest::Url::parse(t).ok());
             let mut replicas = Vec::with_capacity(bases.len());
             for (base, configured) in bases.iter().zip(&spec.base_urls) {
-                let join = |path: &str| {
-                    let s = match path.trim() {
-                        p if p.starts_with('/') => {
-                            format!("{}{p}", base.origin().ascii_serialization())
-                        }
-                        p => format!(
-                            "{}/{}",
-                            base.as_str().trim_end_matches('/'),
-                            p.trim_start_matches('/')
-                        ),
-                    };
-                    reqwest::Url::parse(&s).map_err(|e| ProxyError::Config {
-                        upstream: spec.name.clone(),
-                        message: format!("cannot build the URL {s:?}: {e}"),
-                    })
+                let bad = |message: String| ProxyError::Config {
+                    upstream: spec.name.clone(),
+                    message,
                 };
                 let mut urls = Vec::with_capacity(Endpoint::ALL.len());
                 for e in Endpoint::ALL {
-                    urls.push(join(e.path(&spec).trim_start_matches('/'))?);
+                    let base = match (e, &trellis_base) {
+                        (Endpoint::Trellis, Some(t)) => t,
+                        _ => base,
+                    };
+                    urls.push(join_url(base, e.path(&spec).trim_start_matches('/')).map_err(bad)?);
                 }
-                let urls: [reqwest::Url; 5] = urls.try_into().map_err(|_| ProxyError::Config {
-                    upstream: spec.name.clone(),
-                    message: "an endpoint URL is missing".to_owned(),
-                })?;
-                let health = spec.health_path.as_deref().map(join).transpose()?;
+                let urls: [reqwest::Url; 5] = urls
+                    .try_into()
+                    .map_err(|_| bad("an endpoint URL is missing".to_owned()))?;
+                let health = match spec.health_path.as_deref() {
+                    Some(path) => Some(join_url(base, path).map_err(bad)?),
+                    None => None,
+                };
                 replicas.push(Arc::new(Replica::new(configured.clone(), urls, health)));
             }
             table.push(patterns);
@@ -254,6 +242,11 @@ impl Proxy {
             table: Vec::new(),
             client: None,
         }
+    }
+
+    /// Whether any upstream sends callers' own keys (`forward_client_key`).
+    pub fn forwards_client_keys(&self) -> bool {
+        self.upstreams.iter().any(|u| u.spec.forward_client_key)
     }
 
     /// Whether no upstream is configured.
@@ -329,8 +322,25 @@ impl Proxy {
         &self,
         endpoint: Endpoint,
         model: &str,
+        body: serde_json::Value,
+        stream: bool,
+    ) -> Result<Forwarded, ProxyError> {
+        self.forward_for(endpoint, model, body, stream, None).await
+    }
+
+    /// [`forward`](Self::forward) for a caller who presented `caller_key`: upstreams with
+    /// `forward_client_key` get that key instead of their own (bring-your-own-key), and
+    /// pass back a 401 or 403 answered to it.
+    ///
+    /// # Errors
+    /// As [`forward`](Self::forward).
+    pub async fn forward_for(
+        &self,
+        endpoint: Endpoint,
+        model: &str,
         mut body: serde_json::Value,
         stream: bool,
+        caller_key: Option<&ApiKey>,
     ) -> Result<Forwarded, ProxyError> {
         let order = routing::order(&self.table, model);
         if order.is_empty() {
@@ -358,11 +368,15 @@ impl Proxy {
                 Endpoint::Trellis => up.spec.trellis_timeout,
                 _ => up.spec.timeout,
             };
-            let rename = upstream_model.map(|u| (u, model));
-            match self
-                .try_upstream(up, endpoint, bytes, stream, timeout, rename)
-                .await
-            {
+            let call = Call {
+                endpoint,
+                body: &bytes,
+                stream,
+                timeout,
+                rename: upstream_model.map(|u| (u, model)),
+                caller: caller_key,
+            };
+            match self.try_upstream(up, &call).await {
                 Ok(fwd) => return Ok(fwd),
                 Err(f) => {
                     bump(&up.counters.failures);
@@ -388,11 +402,7 @@ impl Proxy {
     async fn try_upstream(
         &self,
         up: &Upstream,
-        endpoint: Endpoint,
-        body: Bytes,
-        stream: bool,
-        timeout: Duration,
-        rename: Option<(&str, &str)>,
+        call: &Call<'_>,
     ) -> Result<Forwarded, UpstreamFailure> {
         let mut attempt = 0u32;
         let mut tried: Vec<usize> = Vec::new();
@@ -405,11 +415,9 @@ impl Proxy {
             let r = up.pick(&tried);
             tried.push(r);
             let replica = &up.replicas[r];
-            let url = &replica.urls[endpoint.index()];
+            let url = &replica.urls[call.endpoint.index()];
             let started = Instant::now();
-            let outcome = self
-                .attempt(up, replica, url, body.clone(), stream, timeout, rename)
-                .await;
+            let outcome = self.attempt(up, replica, call).await;
             let (kind, hint, retryable) = match outcome {
                 Attempt::Done(fwd) => {
                     replica.succeeded(started.elapsed());
@@ -473,180 +481,16 @@ impl Proxy {
             );
         }
     }
-
-    #[expect(clippy::too_many_arguments, reason = "one attempt's whole context")]
-    async fn attempt(
-        &self,
-        up: &Upstream,
-        replica: &Arc<Replica>,
-        url: &reqwest::Url,
-        body: Bytes,
-        stream: bool,
-        timeout: Duration,
-        rename: Option<(&str, &str)>,
-    ) -> Attempt {
-        let deadline = Instant::now() + timeout;
-        let outstanding = replica.begin();
-        let timed_out = || {
-            bump(&up.counters.timeouts);
-            Attempt::Retry(FailureKind::Timeout { after: timeout }, None)
-        };
-        let Some(client) = &self.client else {
-            return Attempt::FailOver(FailureKind::Connect("no HTTP client".to_owned()));
-        };
-        let mut rb = client
-            .post(url.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .header(
-                ACCEPT,
-                if stream {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                },
-            )
-            .body(body);
-        if let Some(key) = &up.spec.api_key {
-            rb = rb.bearer_auth(key.expose());
-        }
-        let resp = match tokio::time::timeout_at(deadline, rb.send()).await {
-            Err(_) => return timed_out(),
-            Ok(Err(e)) if e.is_timeout() => return timed_out(),
-            Ok(Err(e)) => {
-                bump(&up.counters.connect_errors);
-                return Attempt::Retry(FailureKind::Connect(describe(e)), None);
-            }
-            Ok(Ok(r)) => r,
-        };
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let forwarded = |body| Forwarded {
-            upstream: up.spec.name.clone(),
-            status,
-            content_type: content_type.clone(),
-            body,
-        };
-        match retry::decide(status) {
-            Decision::Success if stream => {
-                let mut s = resp.bytes_stream();
-                let first = loop {
-                    match tokio::time::timeout_at(deadline, s.next()).await {
-                        Err(_) => return timed_out(),
-                        Ok(None) => {
-                            return Attempt::Retry(
-                                FailureKind::Body("the stream ended before its first byte".into()),
-                                None,
-                            );
-                        }
-                        Ok(Some(Err(e))) => {
-                            return Attempt::Retry(FailureKind::Body(describe(e)), None);
-                        }
-                        Ok(Some(Ok(b))) if b.is_empty() => {}
-                        Ok(Some(Ok(b))) => break b,
-                    }
-                };
-                let sse = content_type
-                    .as_deref()
-                    .is_some_and(|c| c.trim_start().starts_with("text/event-stream"));
-                let piped = pipe(
-                    first,
-                    s,
-                    timeout,
-                    sse,
-                    up.spec.name.clone(),
-                    up.counters.clone(),
-                );
-                // The replica counts the stream as outstanding until it has been sent or
-                // dropped.
-                let piped = piped.map(move |chunk| {
-                    let _held = &outstanding;
-                    chunk
-                });
-                Attempt::Done(forwarded(ForwardedBody::Stream(Box::pin(piped))))
-            }
-            Decision::Success | Decision::PassThrough => {
-                match tokio::time::timeout_at(deadline, resp.bytes()).await {
-                    Err(_) => timed_out(),
-                    Ok(Err(e)) => Attempt::Retry(FailureKind::Body(describe(e)), None),
-                    Ok(Ok(b)) => {
-                        let b = match rename {
-                            Some((theirs, ours)) if (200..300).contains(&status) => {
-                                rename_back(b, theirs, ours)
-                            }
-                            _ => b,
-                        };
-                        Attempt::Done(forwarded(ForwardedBody::Full(b)))
-                    }
-                }
-            }
-            decision @ (Decision::Retry | Decision::FailOver) => {
-                bump(&up.counters.status_errors);
-                if status == 429 {
-                    bump(&up.counters.rate_limited);
-                }
-                let hint = retry::retry_after(resp.headers());
-                let text = read_some(resp, deadline).await;
-                let kind = FailureKind::Status {
-                    status,
-                    excerpt: excerpt(&text),
-                    retry_after: hint,
-                };
-                if decision == Decision::Retry {
-                    Attempt::Retry(kind, hint)
-                } else {
-                    Attempt::FailOver(kind)
-                }
-            }
-        }
-    }
 }
 
-/// The start of an error body, read until the deadline at most.
-async fn read_some(resp: reqwest::Response, deadline: Instant) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut s = resp.bytes_stream();
-    while out.len() < ERROR_BODY_LIMIT {
-        match tokio::time::timeout_at(deadline, s.next()).await {
-            Ok(Some(Ok(b))) => out.extend_from_slice(&b),
-            _ => break,
-        }
-    }
-    out.truncate(ERROR_BODY_LIMIT);
-    out
-}
-
-/// A JSON answer names the id the client asked for, not the upstream's.
-fn rename_back(body: Bytes, theirs: &str, ours: &str) -> Bytes {
-    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return body;
+/// `path` under `base` (appended to its path), or from its host's root when it starts
+/// with `/`.
+fn join_url(base: &reqwest::Url, path: &str) -> Result<reqwest::Url, String> {
+    let s = match path.trim() {
+        p if p.starts_with('/') => format!("{}{p}", base.origin().ascii_serialization()),
+        p => format!("{}/{p}", base.as_str().trim_end_matches('/')),
     };
-    match v.get_mut("model") {
-        Some(m) if m.as_str() == Some(theirs) => {
-            *m = serde_json::Value::String(ours.to_owned());
-        }
-        _ => return body,
-    }
-    serde_json::to_vec(&v).map(Bytes::from).unwrap_or(body)
-}
-
-/// A reqwest error with its causes, without the URL (the failure record has it).
-fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut out = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        src = s.source();
-    }
-    out
+    reqwest::Url::parse(&s).map_err(|e| format!("cannot build the URL {s:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -698,21 +542,44 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_names_are_rejected() {
-        let e = Proxy::new(vec![spec("a", &["*"]), spec("a", &["x"])]).unwrap_err();
-        assert!(e.to_string().contains("`a`"), "{e}");
+    fn replica_urls_health_and_trellis_hosts() {
+        let mut s = spec("hosted", &["*"]);
+        s.base_urls = vec!["http://a:1/v1".into(), "http://b:2/v1/".into()];
+        s.health_path = Some("/health".into());
+        s.trellis_base_url = Some("https://ai.example/v1".into());
+        let p = Proxy::new(vec![s]).unwrap();
+        let r = &p.upstreams[0].replicas;
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            r[1].urls[Endpoint::Embeddings.index()].as_str(),
+            "http://b:2/v1/embeddings"
+        );
+        assert_eq!(
+            r[0].urls[Endpoint::Trellis.index()].as_str(),
+            "https://ai.example/v1/genai/microsoft/trellis"
+        );
+        assert_eq!(
+            r[1].health_url.as_ref().unwrap().as_str(),
+            "http://b:2/health"
+        );
+        let mut s = spec("nim", &["*"]);
+        s.health_path = Some("health/ready".into());
+        let p = Proxy::new(vec![s]).unwrap();
+        assert_eq!(
+            p.upstreams[0].replicas[0]
+                .health_url
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:9/v1/health/ready"
+        );
+        assert_eq!(p.replica_stats().len(), 1);
     }
 
     #[test]
-    fn rename_back_only_touches_the_model() {
-        let b = rename_back(
-            Bytes::from_static(br#"{"model":"llama-x","n":1}"#),
-            "llama-x",
-            "meta/x",
-        );
-        assert_eq!(&b[..], br#"{"model":"meta/x","n":1}"#);
-        let raw = Bytes::from_static(b"not json");
-        assert_eq!(rename_back(raw.clone(), "a", "b"), raw);
+    fn duplicate_names_are_rejected() {
+        let e = Proxy::new(vec![spec("a", &["*"]), spec("a", &["x"])]).unwrap_err();
+        assert!(e.to_string().contains("`a`"), "{e}");
     }
 
     #[tokio::test]

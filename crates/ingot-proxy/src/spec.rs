@@ -96,6 +96,12 @@ pub struct UpstreamSpec {
     pub health_path: Option<String>,
     /// Interval of the active health checks.
     pub health_interval: Duration,
+    /// Send the caller's own key (when it presented one) instead of `api_key`:
+    /// bring-your-own-key. A 401 or 403 answered to it goes back to the caller.
+    pub forward_client_key: bool,
+    /// Base URL of TRELLIS requests when it is not the replicas' (the hosted API serves
+    /// them from `ai.api.nvidia.com/v1`).
+    pub trellis_base_url: Option<String>,
 }
 
 impl UpstreamSpec {
@@ -116,6 +122,8 @@ impl UpstreamSpec {
             eject: Duration::from_secs(DEFAULT_EJECT_SECS),
             health_path: None,
             health_interval: Duration::from_secs(DEFAULT_HEALTH_INTERVAL_SECS),
+            forward_client_key: false,
+            trellis_base_url: None,
         }
     }
 
@@ -164,6 +172,9 @@ impl UpstreamSpec {
         }
         if self.timeout.is_zero() || self.trellis_timeout.is_zero() {
             return Err(bad("timeouts must be at least 1 second".to_owned()));
+        }
+        if let Some(base) = &self.trellis_base_url {
+            check_base_url(base).map_err(|e| bad(e.replace("`base_url`", "`trellis_base_url`")))?;
         }
         if self.eject.is_zero() {
             return Err(bad("`eject_secs` must be at least 1".to_owned()));

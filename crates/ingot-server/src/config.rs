@@ -343,6 +343,9 @@ impl Default for EmbeddingsConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpstreamConfig {
+    /// A known service whose URLs, paths and key variable fill what is not set here:
+    /// `"nvidia"`, the hosted NVIDIA API.
+    pub preset: Option<Preset>,
     /// Unique name, used in logs, errors and the `x-ingot-upstream` response header.
     pub name: String,
     /// Base URL with the API version, e.g. `https://integrate.api.nvidia.com/v1`; paths
@@ -383,6 +386,72 @@ pub struct UpstreamConfig {
     pub health_path: Option<String>,
     /// Seconds between health checks.
     pub health_interval_secs: u64,
+    /// Bring-your-own-key: send the key the caller presented instead of `api_key` (the
+    /// configured key is used when the caller sent none).
+    pub forward_client_key: bool,
+    /// Base URL of TRELLIS requests when it differs from `base_url`.
+    pub trellis_base_url: Option<String>,
+}
+
+/// `preset`: a known service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Preset {
+    /// The hosted NVIDIA API: chat, embeddings, ranking and the model list at
+    /// `https://integrate.api.nvidia.com/v1`, TRELLIS at `https://ai.api.nvidia.com/v1`,
+    /// the key from `NVIDIA_API_KEY`, every id (`*`).
+    #[serde(rename = "nvidia")]
+    Nvidia,
+}
+
+impl Preset {
+    /// `base_url` of the preset.
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Preset::Nvidia => "https://integrate.api.nvidia.com/v1",
+        }
+    }
+
+    /// Base URL of its TRELLIS endpoint.
+    pub fn trellis_base_url(self) -> &'static str {
+        match self {
+            Preset::Nvidia => "https://ai.api.nvidia.com/v1",
+        }
+    }
+
+    /// The environment variable its key is read from.
+    pub fn key_env(self) -> &'static str {
+        match self {
+            Preset::Nvidia => "NVIDIA_API_KEY",
+        }
+    }
+
+    /// The name an upstream of this preset gets when it has none.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Nvidia => "nvidia",
+        }
+    }
+
+    /// This preset's values wherever `u` leaves them unset.
+    pub fn fill(self, u: &UpstreamConfig) -> UpstreamConfig {
+        let mut u = u.clone();
+        if u.name.is_empty() {
+            u.name = self.name().to_owned();
+        }
+        if u.base_url.is_empty() && u.base_urls.is_empty() {
+            u.base_url = self.base_url().to_owned();
+        }
+        if u.trellis_base_url.is_none() {
+            u.trellis_base_url = Some(self.trellis_base_url().to_owned());
+        }
+        if u.api_key.is_none() && u.api_key_env.is_none() {
+            u.api_key_env = Some(self.key_env().to_owned());
+        }
+        if u.models.is_empty() {
+            u.models = vec!["*".to_owned()];
+        }
+        u
+    }
 }
 
 impl Default for UpstreamConfig {
@@ -405,6 +474,9 @@ impl Default for UpstreamConfig {
             health_path: None,
             health_interval_secs: ingot_proxy::spec::DEFAULT_HEALTH_INTERVAL_SECS,
             base_urls: Vec::new(),
+            preset: None,
+            forward_client_key: false,
+            trellis_base_url: None,
         }
     }
 }
@@ -568,6 +640,14 @@ impl Config {
         self.upstreams
             .iter()
             .map(|u| {
+                let filled;
+                let u = match u.preset {
+                    Some(p) => {
+                        filled = p.fill(u);
+                        &filled
+                    }
+                    None => u,
+                };
                 let api_key = match (&u.api_key, &u.api_key_env) {
                     (Some(_), Some(_)) => {
                         return Err(format!(
@@ -578,6 +658,8 @@ impl Config {
                     (Some(k), None) => Some(k.clone()),
                     (None, Some(var)) => match env(var).filter(|v| !v.trim().is_empty()) {
                         Some(v) => Some(ApiKey::new(v.trim())),
+                        // Callers bring their own key; none is needed here.
+                        None if u.forward_client_key && u.preset.is_some() => None,
                         None => {
                             return Err(format!(
                                 "upstream `{}`: `api_key_env` names {var:?}, which is not set",
@@ -615,6 +697,8 @@ impl Config {
                 s.eject = Duration::from_secs(u.eject_secs);
                 s.health_path.clone_from(&u.health_path);
                 s.health_interval = Duration::from_secs(u.health_interval_secs);
+                s.forward_client_key = u.forward_client_key;
+                s.trellis_base_url.clone_from(&u.trellis_base_url);
                 Ok(s)
             })
             .collect()
@@ -778,7 +862,7 @@ trellis_timeout_secs = 600
             let specs = c.upstream_specs(|_| Some("nvapi-test".to_owned())).unwrap();
             upstreams += specs.len();
             let proxy = Proxy::new(specs).unwrap();
-            if !c.upstreams.is_empty() {
+            if c.upstreams.iter().any(|u| u.name == "llama-cpp") {
                 let r = proxy.route("meta/llama-3.1-8b-instruct").unwrap();
                 assert_eq!(r.targets[0].upstream, "llama-cpp");
                 let r = proxy.route("microsoft/trellis").unwrap();
@@ -786,7 +870,42 @@ trellis_timeout_secs = 600
                 assert!(proxy.route("HuggingFaceTB/SmolLM2-135M-Instruct").is_none());
             }
         }
-        assert_eq!(upstreams, 3);
+        assert_eq!(upstreams, 4);
+    }
+
+    #[test]
+    fn the_nvidia_preset_fills_what_is_unset() {
+        let c = Config::from_toml("[[upstreams]]\npreset = \"nvidia\"\n").unwrap_or_else(|e| {
+            // Validation reads NVIDIA_API_KEY from this process's environment.
+            assert!(e.contains("NVIDIA_API_KEY"), "{e}");
+            toml::from_str("[[upstreams]]\npreset = \"nvidia\"\n").unwrap()
+        });
+        let env = |v: &str| (v == "NVIDIA_API_KEY").then(|| "nvapi-x".to_owned());
+        let s = &c.upstream_specs(env).unwrap()[0];
+        assert_eq!(s.name, "nvidia");
+        assert_eq!(s.base_urls, ["https://integrate.api.nvidia.com/v1"]);
+        assert_eq!(
+            s.trellis_base_url.as_deref(),
+            Some("https://ai.api.nvidia.com/v1")
+        );
+        assert_eq!(s.trellis_path, "genai/microsoft/trellis");
+        assert_eq!(s.api_key.as_ref().map(ApiKey::expose), Some("nvapi-x"));
+        assert_eq!(s.models, ["*"]);
+        let proxy = Proxy::new(vec![s.clone()]).unwrap();
+        assert_eq!(
+            proxy.route("microsoft/trellis").unwrap().targets[0].upstream,
+            "nvidia"
+        );
+        // Without the variable it is an error, unless callers bring their own keys.
+        let e = c.upstream_specs(|_| None).unwrap_err();
+        assert!(e.contains("NVIDIA_API_KEY"), "{e}");
+        let byok: Config = toml::from_str(
+            "[[upstreams]]\npreset = \"nvidia\"\nforward_client_key = true\nmodels = [\"meta/*\"]\n",
+        )
+        .unwrap();
+        let s = &byok.upstream_specs(|_| None).unwrap()[0];
+        assert!(s.api_key.is_none() && s.forward_client_key);
+        assert_eq!(s.models, ["meta/*"], "what is set stays");
     }
 
     #[test]

@@ -13,8 +13,32 @@ use ingot_protocol::completions::CompletionRequest;
 use ingot_protocol::embeddings::EmbeddingRequest;
 use ingot_protocol::ranking::RankingRequest;
 use ingot_protocol::trellis::{OutputFormat, TrellisRequest};
-use ingot_proxy::{Endpoint, ForwardedBody, Proxy, ProxyError};
+use ingot_proxy::{ApiKey, Endpoint, ForwardedBody, Proxy, ProxyError};
 use tokio::sync::Semaphore;
+
+tokio::task_local! {
+    /// The key the caller presented (`Authorization: Bearer`), for upstreams that forward
+    /// it (`forward_client_key`). Set for the request's handler by [`remember_caller_key`].
+    static CALLER_KEY: Option<ApiKey>;
+}
+
+/// Middleware: keeps the caller's bearer key for the upstreams that forward it. Installed
+/// only when one does.
+pub async fn remember_caller_key(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let key = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            let token = token.trim();
+            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| ApiKey::new(token))
+        });
+    CALLER_KEY.scope(key, next.run(req)).await
+}
 
 /// What every upstream route shares: the pool, the in-flight gate, where refusals are
 /// counted.
@@ -64,10 +88,11 @@ impl UpstreamRoute {
                     retry_after: 1,
                 }
             })?;
+        let caller = CALLER_KEY.try_with(Clone::clone).ok().flatten();
         let f = self
             .pool
             .proxy
-            .forward(endpoint, model, body, stream)
+            .forward_for(endpoint, model, body, stream, caller.as_ref())
             .await
             .map_err(proxy_error)?;
         if !(200..300).contains(&f.status) {

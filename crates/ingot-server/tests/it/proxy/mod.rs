@@ -2,6 +2,7 @@
 //! streaming, retries, failover, client errors, local fallback, rename; the other endpoints
 //! in `endpoints`.
 
+mod byok;
 mod endpoints;
 mod replicas;
 
