@@ -16,6 +16,8 @@
 //! fails (no connection, timeout, 5xx) is ejected for a cool-down that doubles with each
 //! repeated ejection. Optional active health checks ([`Proxy::spawn_health_checks`]) take
 //! replicas out and bring them back. Each replica is counted too ([`Proxy::replica_stats`]).
+//! With `list_models`, the ids an upstream's own `GET models` names are routed to it as
+//! exact ids ([`Proxy::spawn_model_listing`]).
 //!
 //! This crate reads no environment variables and logs no keys: it takes resolved values.
 //!
@@ -25,6 +27,7 @@
 //! - [`retry`]: which statuses are retried, passed back or failed over; backoff.
 //! - [`replica`]: least-outstanding choice, ejection and cool-down, per-replica counters.
 //! - [`health`]: active health checks.
+//! - [`listing`]: upstreams' own model lists (`list_models`), refreshed in the background.
 //! - [`proxy`]: [`Proxy`], [`Endpoint`], [`Forwarded`].
 //! - [`sse`]: the byte pipe for streams.
 //! - [`error`]: [`ProxyError`] and what each upstream answered.
@@ -60,6 +63,7 @@
 mod attempt;
 pub mod error;
 pub mod health;
+pub mod listing;
 pub mod proxy;
 pub mod replica;
 pub mod retry;

@@ -1,6 +1,6 @@
 //! [`Proxy`]: the upstream pool and its forwarding loop (retries, then failover).
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -116,10 +116,18 @@ impl std::fmt::Debug for ForwardedBody {
 pub(crate) struct Upstream {
     pub(crate) spec: UpstreamSpec,
     pub(crate) replicas: Vec<Arc<Replica>>,
+    /// The ids its own model list named at the last refresh (`list_models`).
+    pub(crate) listed: RwLock<Vec<String>>,
     pub(crate) counters: Arc<Counters>,
 }
 
 impl Upstream {
+    /// The ids of its own model list.
+    pub(crate) fn listed(&self) -> std::sync::RwLockReadGuard<'_, Vec<String>> {
+        // Replaced whole under the lock, so a poisoned lock still holds a whole list.
+        self.listed.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The replica for the next attempt of a request that already tried `tried`.
     fn pick(&self, tried: &[usize]) -> usize {
         if self.replicas.len() == 1 {
@@ -214,12 +222,19 @@ impl Proxy {
                     Some(path) => Some(join_url(base, path).map_err(bad)?),
                     None => None,
                 };
-                replicas.push(Arc::new(Replica::new(configured.clone(), urls, health)));
+                let models = join_url(base, "models").map_err(bad)?;
+                replicas.push(Arc::new(Replica::new(
+                    configured.clone(),
+                    urls,
+                    health,
+                    models,
+                )));
             }
             table.push(patterns);
             upstreams.push(Upstream {
                 spec,
                 replicas,
+                listed: RwLock::default(),
                 counters: Arc::default(),
             });
         }
@@ -256,7 +271,7 @@ impl Proxy {
 
     /// The upstreams serving `model`, in failover order; `None` when none does.
     pub fn route(&self, model: &str) -> Option<Route> {
-        let order = routing::order(&self.table, model);
+        let order = self.order(model);
         if order.is_empty() {
             return None;
         }
@@ -278,18 +293,34 @@ impl Proxy {
         })
     }
 
-    /// The exact ids of every upstream's `models`, each once with the first upstream that
-    /// lists it, in configuration order (for `/v1/models`).
+    /// The exact ids of every upstream's `models`, then the ids their own model lists name
+    /// (`list_models`), each once with the first upstream that lists it, in configuration
+    /// order (for `/v1/models`).
     pub fn listed_ids(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (u, patterns) in self.upstreams.iter().zip(&self.table) {
             for id in patterns.iter().filter_map(ModelPattern::exact) {
-                if !out.iter().any(|(i, _)| i == id) {
+                if seen.insert(id.to_owned()) {
                     out.push((id.to_owned(), u.spec.name.clone()));
                 }
             }
         }
+        for u in &self.upstreams {
+            for id in u.listed().iter() {
+                if seen.insert(id.clone()) {
+                    out.push((id.clone(), u.spec.name.clone()));
+                }
+            }
+        }
         out
+    }
+
+    /// The upstreams serving `model`, in failover order, as indexes.
+    fn order(&self, model: &str) -> Vec<usize> {
+        routing::order_with(&self.table, model, |i| {
+            self.upstreams[i].listed().iter().any(|id| id == model)
+        })
     }
 
     /// Counters of every upstream, in configuration order.
@@ -342,7 +373,7 @@ impl Proxy {
         stream: bool,
         caller_key: Option<&ApiKey>,
     ) -> Result<Forwarded, ProxyError> {
-        let order = routing::order(&self.table, model);
+        let order = self.order(model);
         if order.is_empty() {
             return Err(ProxyError::NoRoute {
                 model: model.to_owned(),

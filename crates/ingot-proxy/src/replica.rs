@@ -51,6 +51,8 @@ pub(crate) struct Replica {
     pub(crate) urls: [reqwest::Url; 5],
     /// Where active health checks go.
     pub(crate) health_url: Option<reqwest::Url>,
+    /// Its model list (`GET models`).
+    pub(crate) models_url: reqwest::Url,
     outstanding: AtomicU64,
     /// Cleared by a failed health check, set by a passed one.
     checked_ok: AtomicBool,
@@ -87,11 +89,13 @@ impl Replica {
         base: String,
         urls: [reqwest::Url; 5],
         health_url: Option<reqwest::Url>,
+        models_url: reqwest::Url,
     ) -> Self {
         Self {
             base,
             urls,
             health_url,
+            models_url,
             outstanding: AtomicU64::new(0),
             checked_ok: AtomicBool::new(true),
             health: Mutex::new(Health::default()),
@@ -328,6 +332,7 @@ mod tests {
             "http://127.0.0.1:9/v1".into(),
             std::array::from_fn(|_| u.clone()),
             None,
+            u.clone(),
         ))
     }
 

@@ -64,11 +64,19 @@ impl fmt::Display for ModelPattern {
 /// Indexes (into `table`) of the upstreams serving `id`, in failover order: exact matches
 /// first, then pattern matches, each group in configuration order.
 pub fn order(table: &[Vec<ModelPattern>], id: &str) -> Vec<usize> {
-    let exact = |ps: &Vec<ModelPattern>| ps.iter().any(|p| p.exact() == Some(id));
-    let mut out: Vec<usize> = (0..table.len()).filter(|&i| exact(&table[i])).collect();
-    out.extend(
-        (0..table.len()).filter(|&i| !exact(&table[i]) && table[i].iter().any(|p| p.matches(id))),
-    );
+    order_with(table, id, |_| false)
+}
+
+/// [`order`], where `listed(i)` also makes upstream `i` list `id` exactly (an id its own
+/// model list names).
+pub fn order_with(
+    table: &[Vec<ModelPattern>],
+    id: &str,
+    listed: impl Fn(usize) -> bool,
+) -> Vec<usize> {
+    let exact = |i: usize| table[i].iter().any(|p| p.exact() == Some(id)) || listed(i);
+    let mut out: Vec<usize> = (0..table.len()).filter(|&i| exact(i)).collect();
+    out.extend((0..table.len()).filter(|&i| !exact(i) && table[i].iter().any(|p| p.matches(id))));
     out
 }
 
@@ -119,5 +127,7 @@ mod tests {
         assert_eq!(order(&table, "meta/llama-3.3-70b-instruct"), vec![0, 1, 4]);
         assert_eq!(order(&table, "mistralai/x"), vec![3, 0]);
         assert_eq!(order(&table[1..], "google/gemma"), Vec::<usize>::new());
+        // An id an upstream's own list names counts as exact.
+        assert_eq!(order_with(&table, "mistralai/y", |i| i == 3), vec![3, 0]);
     }
 }

@@ -24,6 +24,8 @@ pub const DEFAULT_TRELLIS_PATH: &str = "genai/microsoft/trellis";
 /// Default first cool-down of an ejected replica, in seconds; it doubles with each
 /// ejection since the replica's last success.
 pub const DEFAULT_EJECT_SECS: u64 = 5;
+/// Default interval of the refresh of an upstream's own model list, in seconds.
+pub const DEFAULT_MODELS_REFRESH_SECS: u64 = 300;
 /// Default interval of active health checks, in seconds (when a `health_path` is set).
 pub const DEFAULT_HEALTH_INTERVAL_SECS: u64 = 10;
 
@@ -102,6 +104,11 @@ pub struct UpstreamSpec {
     /// Base URL of TRELLIS requests when it is not the replicas' (the hosted API serves
     /// them from `ai.api.nvidia.com/v1`).
     pub trellis_base_url: Option<String>,
+    /// Route (and list) the ids its own `GET models` names, refreshed every
+    /// `models_refresh`, besides `models`.
+    pub list_models: bool,
+    /// Interval of the model list's refresh.
+    pub models_refresh: Duration,
 }
 
 impl UpstreamSpec {
@@ -124,6 +131,8 @@ impl UpstreamSpec {
             health_interval: Duration::from_secs(DEFAULT_HEALTH_INTERVAL_SECS),
             forward_client_key: false,
             trellis_base_url: None,
+            list_models: false,
+            models_refresh: Duration::from_secs(DEFAULT_MODELS_REFRESH_SECS),
         }
     }
 
@@ -150,10 +159,13 @@ impl UpstreamSpec {
             }
             urls.push(url);
         }
-        if self.models.is_empty() {
+        if self.models.is_empty() && !self.list_models {
             return Err(bad(
-                "`models` is empty: list the ids it serves (exact ids, `org/*` or `*`)".to_owned(),
+                "`models` is empty: list the ids it serves (exact ids, `org/*` or `*`), or set `list_models`".to_owned(),
             ));
+        }
+        if self.list_models && self.models_refresh.is_zero() {
+            return Err(bad("`models_refresh_secs` must be at least 1".to_owned()));
         }
         let patterns = self
             .models

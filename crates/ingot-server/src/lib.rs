@@ -171,9 +171,15 @@ pub async fn serve(
         max_connections: cfg.max_connections,
         shutdown_timeout: std::time::Duration::from_secs(cfg.shutdown_timeout_secs),
     };
-    let health_checks = state.proxy().spawn_health_checks();
+    let mut background = state.proxy().spawn_health_checks();
+    let listed = state.clone();
+    background.extend(
+        state
+            .proxy()
+            .spawn_model_listing(std::sync::Arc::new(move || listed.rebuild())),
+    );
     listen::run(listener, app(state), limits, shutdown).await;
-    for task in health_checks {
+    for task in background {
         task.abort();
     }
     Ok(())

@@ -174,8 +174,9 @@ impl AppState {
             .unwrap_or_default()
     }
 
-    /// Builds the registry from the recorded local models and swaps it in.
-    fn rebuild(&self) {
+    /// Builds the registry from the recorded local models and the upstreams' model lists,
+    /// and swaps it in.
+    pub(crate) fn rebuild(&self) {
         let cfg = &self.0.config;
         let mut locals: Vec<LocalModel> = self
             .0
@@ -220,11 +221,13 @@ impl AppState {
         if let Some(p) = &self.0.key_store_problem {
             problems.push(p.clone());
         }
+        // An id only an upstream's own model list names has no known kind: every endpoint
+        // takes it, and the upstream decides.
         let upstream_kind = |id: &str| {
             cfg.upstreams
                 .iter()
                 .find(|u| u.models.iter().any(|m| m == id))
-                .map_or(ModelKind::Chat, |u| u.kind.model_kind())
+                .map_or(ModelKind::Other, |u| u.kind.model_kind())
         };
         let registry = Registry::build(&locals, Some(&self.0.pool), upstream_kind, problems);
         match self.0.registry.write() {

@@ -63,6 +63,11 @@ pub struct UpstreamConfig {
     pub forward_client_key: bool,
     /// Base URL of TRELLIS requests when it differs from `base_url`.
     pub trellis_base_url: Option<String>,
+    /// Also route and list the ids the upstream's own `GET models` names (fetched at start,
+    /// then every `models_refresh_secs`; a failed fetch keeps the last list).
+    pub list_models: bool,
+    /// Seconds between refreshes of the upstream's model list.
+    pub models_refresh_secs: u64,
 }
 
 /// `preset`: a known service.
@@ -119,7 +124,7 @@ impl Preset {
         if u.api_key.is_none() && u.api_key_env.is_none() {
             u.api_key_env = Some(self.key_env().to_owned());
         }
-        if u.models.is_empty() {
+        if u.models.is_empty() && !u.list_models {
             u.models = vec!["*".to_owned()];
         }
         u
@@ -149,6 +154,8 @@ impl Default for UpstreamConfig {
             preset: None,
             forward_client_key: false,
             trellis_base_url: None,
+            list_models: false,
+            models_refresh_secs: ingot_proxy::spec::DEFAULT_MODELS_REFRESH_SECS,
         }
     }
 }
@@ -262,6 +269,8 @@ impl Config {
                 s.health_interval = Duration::from_secs(u.health_interval_secs);
                 s.forward_client_key = u.forward_client_key;
                 s.trellis_base_url.clone_from(&u.trellis_base_url);
+                s.list_models = u.list_models;
+                s.models_refresh = Duration::from_secs(u.models_refresh_secs);
                 Ok(s)
             })
             .collect()

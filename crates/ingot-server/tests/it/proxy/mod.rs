@@ -4,6 +4,7 @@
 
 mod byok;
 mod endpoints;
+mod listing;
 mod replicas;
 
 use std::sync::{Arc, Mutex};
