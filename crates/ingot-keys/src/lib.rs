@@ -24,7 +24,7 @@ mod limiter;
 mod store;
 
 pub use day::utc_day;
-pub use limiter::{Denied, Limiter, Permit, RateInfo};
+pub use limiter::{Denied, Limiter, Permit, RateInfo, Refusal};
 pub use store::{KeyRecord, KeyStore, UsageRow};
 
 /// Per-key limits; `None` = unlimited.

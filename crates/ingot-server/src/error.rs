@@ -139,6 +139,15 @@ pub enum ApiError {
         /// Seconds to wait (the longest any upstream asked for, at least 1).
         retry_after: u64,
     },
+    /// The shared store (Redis, PostgreSQL) that limits or keys live in cannot be reached;
+    /// `what` says what could not be done, the detail is logged, never sent.
+    #[error("{what}: the shared store is unavailable ({detail})")]
+    StateUnavailable {
+        /// What could not be done, e.g. "rate limits cannot be checked".
+        what: &'static str,
+        /// Why (its address and error), for the log only.
+        detail: String,
+    },
     /// A bug or an engine failure; the detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -162,7 +171,9 @@ impl ApiError {
             ApiError::Overloaded { .. } | ApiError::RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::StateUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::UpstreamFailed { timeout: false, .. } => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamFailed { timeout: true, .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::UpstreamRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -204,6 +215,9 @@ impl ApiError {
             ApiError::Overloaded { .. } => ("rate_limit_error", "overloaded", None),
             ApiError::RateLimited { .. } => ("rate_limit_error", "rate_limit_exceeded", None),
             ApiError::Unavailable(_) => ("service_unavailable_error", "not_ready", None),
+            ApiError::StateUnavailable { .. } => {
+                ("service_unavailable_error", "state_unavailable", None)
+            }
             ApiError::UpstreamFailed { timeout: false, .. } => {
                 ("upstream_error", "upstream_failed", None)
             }
@@ -223,6 +237,9 @@ impl ApiError {
         let (kind, code, param) = self.kind_and_code();
         let detail = match self {
             ApiError::Internal(_) => "The server hit an internal error; see its log.".to_owned(),
+            ApiError::StateUnavailable { what, .. } => {
+                format!("{what}: the shared store is unavailable; try again shortly.")
+            }
             other => cap(&other.to_string(), MAX_DETAIL).into_owned(),
         };
         ErrorBody::new(
@@ -326,6 +343,9 @@ impl IntoResponse for ApiError {
                 if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                     h.insert(header::RETRY_AFTER, v);
                 }
+            }
+            ApiError::StateUnavailable { .. } => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }

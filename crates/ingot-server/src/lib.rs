@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod observe;
 pub mod openapi;
+pub mod ratelimit;
 pub mod registry;
 pub mod reply;
 pub mod routes;

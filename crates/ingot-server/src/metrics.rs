@@ -158,6 +158,7 @@ pub struct Metrics {
     itl: HistogramFamily,
     tokens: CounterFamily,
     rate_limited: CounterFamily,
+    state_errors: CounterFamily,
     in_flight: AtomicI64,
 }
 
@@ -170,6 +171,7 @@ impl Default for Metrics {
             itl: HistogramFamily::new(ITL_BUCKETS),
             tokens: CounterFamily::default(),
             rate_limited: CounterFamily::default(),
+            state_errors: CounterFamily::default(),
             in_flight: AtomicI64::new(0),
         }
     }
@@ -226,6 +228,11 @@ impl Metrics {
             .add(vec![("reason", reason.to_owned())], 1);
     }
 
+    /// An operation on the shared store that failed (`what`: limits, keys, ledger).
+    pub fn state_error(&self, what: &str) {
+        self.state_errors.add(vec![("store", what.to_owned())], 1);
+    }
+
     /// A request started (`+1`) or ended (`-1`).
     pub fn in_flight(&self, delta: i64) {
         self.in_flight.fetch_add(delta, Ordering::Relaxed);
@@ -268,6 +275,11 @@ impl Metrics {
             &mut out,
             "ingot_rate_limited_total",
             "Requests refused with 429, by reason.",
+        );
+        self.state_errors.render(
+            &mut out,
+            "ingot_state_errors_total",
+            "Operations on the shared store (Redis, PostgreSQL) that failed, by what they were for.",
         );
         let _ = writeln!(
             out,

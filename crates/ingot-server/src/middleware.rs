@@ -13,6 +13,7 @@ use ingot_keys::{Denied, RateInfo};
 
 use crate::error::{ApiError, LoggedError};
 use crate::observe::{Caller, Tally, guard_body};
+use crate::ratelimit::Admission;
 use crate::state::AppState;
 
 /// Header carrying the request id.
@@ -126,8 +127,16 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
         }
         return next.run(req).await;
     }
-    match state.limiter().admit(&record.id, &limits) {
-        Err((denied, wait, info)) => {
+    let admission = match state
+        .rate_limits()
+        .admit(&record.id, &limits, state.metrics())
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    match admission {
+        Admission::Refused((denied, wait, info)) => {
             state.metrics().rate_limited(denied.describe());
             let limit = match denied {
                 Denied::Requests => format!("{} requests per minute", limits.rpm.unwrap_or(0)),
@@ -145,14 +154,16 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
             rate_limit_headers(resp.headers_mut(), &info);
             resp
         }
-        Ok((permit, info)) => {
+        Admission::Admitted(held, info) => {
             if let Some(t) = tally {
                 t.set_caller(caller);
             }
             let mut resp = next.run(req).await;
-            rate_limit_headers(resp.headers_mut(), &info);
+            if let Some(info) = &info {
+                rate_limit_headers(resp.headers_mut(), info);
+            }
             // The request counts against the concurrency limit until its body has been sent.
-            guard_body(resp, permit)
+            guard_body(resp, held)
         }
     }
 }

@@ -130,9 +130,11 @@ impl Tally {
         let Some(caller) = caller else { return };
         let key_id = caller.ledger_id();
         if let Caller::Managed(_) = caller {
-            self.state
-                .limiter()
-                .charge(&key_id, prompt_tokens + completion_tokens);
+            self.state.rate_limits().charge(
+                &key_id,
+                prompt_tokens + completion_tokens,
+                self.state.metrics(),
+            );
         }
         if let Some(store) = self.state.key_store() {
             let model = model.unwrap_or_default();

@@ -10,7 +10,9 @@ use ingot_proxy::Proxy;
 use crate::backends::gen3d::{GEN3D_ROOT, LocalGen3d};
 use crate::backends::upstream::Pool;
 use crate::config::Config;
+use crate::config::StateConfig;
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
 use crate::registry::{LocalModel, LocalState, Registry};
 
 struct Inner {
@@ -29,7 +31,7 @@ struct Inner {
     /// Set once the key database holds a key; keys are never deleted, only revoked, so from
     /// then on every request needs one and the database need not be asked again.
     managed_keys_seen: std::sync::atomic::AtomicBool,
-    limiter: Arc<ingot_keys::Limiter>,
+    limits: RateLimits,
     metrics: Arc<Metrics>,
     /// The local models by loader key, in plan order.
     locals: Mutex<Vec<(String, Vec<LocalModel>)>>,
@@ -89,6 +91,8 @@ impl AppState {
                 }
             },
         };
+        let (limits, state_problem) = rate_limits(&config.state);
+        let key_store_problem = key_store_problem.or(state_problem);
         let proxy = Arc::new(proxy);
         let metrics = Arc::new(Metrics::default());
         let pool = Pool {
@@ -110,7 +114,7 @@ impl AppState {
             key_store,
             key_store_problem,
             managed_keys_seen: std::sync::atomic::AtomicBool::new(false),
-            limiter: ingot_keys::Limiter::new(),
+            limits,
             metrics,
             locals: Mutex::new(Vec::new()),
             chat_engines: Mutex::new(Vec::new()),
@@ -285,13 +289,13 @@ impl AppState {
         self.0.key_store_problem.as_deref()
     }
 
-    /// Per-key rate limits.
-    pub fn limiter(&self) -> &Arc<ingot_keys::Limiter> {
-        &self.0.limiter
+    /// Per-key rate limits (in this process, or shared through Redis).
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.0.limits
     }
 
     /// The metrics registry.
-    pub fn metrics(&self) -> &Metrics {
+    pub fn metrics(&self) -> &Arc<Metrics> {
         &self.0.metrics
     }
 
@@ -301,6 +305,30 @@ impl AppState {
     /// What is still loading or failed, and other problems (upstreams, key database).
     pub fn readiness(&self) -> Result<(), String> {
         self.registry().readiness()
+    }
+}
+
+/// Where per-key limits are kept: Redis when `[state] redis_url` is set, else this process.
+/// An unusable URL (only possible for a configuration built in code) is a problem that
+/// refuses every request rather than silently limiting per instance.
+fn rate_limits(cfg: &StateConfig) -> (RateLimits, Option<String>) {
+    let local = || RateLimits::Local(ingot_keys::Limiter::new());
+    let Some(url) = &cfg.redis_url else {
+        return (local(), None);
+    };
+    let timeout = std::time::Duration::from_millis(cfg.redis_timeout_ms.max(1));
+    match ingot_state::SharedLimiter::new(url, timeout) {
+        Ok(limiter) => (
+            RateLimits::Shared {
+                limiter,
+                fail_open: cfg.fail_open,
+            },
+            None,
+        ),
+        Err(e) => {
+            tracing::error!("[state] {e}; every request will be refused");
+            (local(), Some(format!("[state] {e}")))
+        }
     }
 }
 

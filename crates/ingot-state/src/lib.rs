@@ -11,7 +11,9 @@
 //! - [`resp`]: the Redis wire format (RESP2).
 //! - [`redis`]: the client: pooled connections, timeouts, scripts by digest.
 //! - [`limiter`]: [`SharedLimiter`], its scripts, [`SharedPermit`].
-//! - `testing` (feature `testing`): a throwaway `redis-server` for tests.
+//! - [`testing`]: a throwaway `redis-server` for tests (this crate's and the server's).
+//!   Always built: a feature would flip between test and release builds and rebuild every
+//!   crate above this one.
 //!
 //! # Example
 //! ```
@@ -28,7 +30,6 @@
 pub mod limiter;
 pub mod redis;
 pub mod resp;
-#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use limiter::{SharedLimiter, SharedPermit};

@@ -1,4 +1,4 @@
-//! For tests (feature `testing`): a throwaway `redis-server` on a free loopback port, with
+//! For tests: a throwaway `redis-server` on a free loopback port, with
 //! nothing saved to disk, that can be stopped and started again on the same port.
 
 #![allow(

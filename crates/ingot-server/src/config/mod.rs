@@ -77,6 +77,8 @@ pub struct Config {
     pub upstream_max_in_flight: usize,
     /// `[[upstreams]]`: servers that model ids are routed to, in failover order.
     pub upstreams: Vec<UpstreamConfig>,
+    /// `[state]`: state shared with other instances (per-key limits in Redis).
+    pub state: StateConfig,
     /// `[[models]]`: the local models and the ids each serves. Chat and vision-chat
     /// entries replace the default chat pack, embedding entries the `[embeddings]` models.
     pub models: Vec<ModelConfig>,
@@ -183,6 +185,7 @@ impl Default for Config {
             local_fallback: false,
             upstream_max_in_flight: 256,
             upstreams: Vec::new(),
+            state: StateConfig::default(),
             models: Vec::new(),
         }
     }
@@ -226,6 +229,31 @@ impl Default for VisionSection {
             mmproj: None,
             model: None,
             image_max_tokens: 0,
+        }
+    }
+}
+
+/// `[state]`: what several instances behind one load balancer share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// `redis://[[user]:password@]host[:port][/db]`: managed keys' limits (requests, tokens,
+    /// concurrency per minute) are enforced across every instance using this Redis.
+    /// Unset: each instance limits on its own.
+    pub redis_url: Option<String>,
+    /// Longest wait for a Redis decision, in milliseconds (connecting included).
+    pub redis_timeout_ms: u64,
+    /// When Redis cannot decide: `false` answers 503 (`state_unavailable`); `true` lets the
+    /// request through unlimited (counted in `ingot_state_errors_total` and logged).
+    pub fail_open: bool,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            redis_timeout_ms: 500,
+            fail_open: false,
         }
     }
 }
@@ -365,6 +393,12 @@ impl Config {
             );
         }
         self.validate_models()?;
+        if let Some(url) = &self.state.redis_url {
+            ingot_state::redis::Target::parse(url).map_err(|e| format!("[state] {e}"))?;
+        }
+        if self.state.redis_timeout_ms == 0 {
+            return Err("[state] redis_timeout_ms must be at least 1".into());
+        }
         let specs = self.upstream_specs(|name| std::env::var(name).ok())?;
         Proxy::new(specs).map(|_| ()).map_err(|e| e.to_string())
     }

@@ -18,9 +18,16 @@ pub async fn version() -> Json<serde_json::Value> {
     Json(serde_json::json!({"name": "ingot", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-/// 200 once every configured local model is loaded, 503 with what is missing before.
+/// 200 once every configured local model is loaded (and the shared rate-limit store, when
+/// one is configured without `fail_open`, answers); 503 with what is missing before.
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<HealthResponse>) {
-    match state.readiness() {
+    let shared = state.rate_limits().problem().await;
+    let readiness = match (state.readiness(), shared) {
+        (r, None) => r,
+        (Ok(()), Some(p)) => Err(p),
+        (Err(why), Some(p)) => Err(format!("{why}; {p}")),
+    };
+    match readiness {
         Ok(()) => (StatusCode::OK, Json(HealthResponse::new(true, "ready"))),
         Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -18,6 +18,7 @@ mod openapi;
 mod proxy;
 mod ranking;
 mod registry;
+mod shared_state;
 mod structured;
 mod ui;
 mod vlm;
