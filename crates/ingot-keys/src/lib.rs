@@ -23,9 +23,9 @@ mod day;
 mod limiter;
 mod store;
 
-pub use day::utc_day;
+pub use day::{unix_now, utc_day};
 pub use limiter::{Denied, Limiter, Permit, RateInfo, Refusal};
-pub use store::{KeyRecord, KeyStore, UsageRow};
+pub use store::{KeyRecord, KeyStore, UsageRow, mint, secret_hash};
 
 /// Per-key limits; `None` = unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

@@ -126,30 +126,14 @@ impl KeyStore {
     /// # Errors
     /// SQLite or RNG failures.
     pub fn create(&self, name: &str, limits: Limits) -> Result<(KeyRecord, String), KeyError> {
-        let rng = ring::rand::SystemRandom::new();
-        let mut secret_bytes = [0u8; 32];
-        rng.fill(&mut secret_bytes).map_err(|_| KeyError::Rng)?;
-        let mut id_bytes = [0u8; 6];
-        rng.fill(&mut id_bytes).map_err(|_| KeyError::Rng)?;
-        let secret = format!(
-            "{SECRET_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret_bytes)
-        );
-        let record = KeyRecord {
-            id: format!("key_{}", hex(&id_bytes)),
-            name: name.to_owned(),
-            prefix: secret.chars().take(SHOWN_PREFIX_LEN).collect(),
-            created: unix_now(),
-            revoked: None,
-            limits,
-        };
+        let (record, secret) = mint(name, limits)?;
         self.conn().execute(
             "INSERT INTO api_keys (id, name, hash, prefix, created, rpm, tpm, concurrency)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 record.id,
                 record.name,
-                hash(&secret).as_ref(),
+                secret_hash(&secret).as_slice(),
                 record.prefix,
                 record.created,
                 limits.rpm,
@@ -221,7 +205,7 @@ impl KeyStore {
             .query_row(
                 "SELECT id, name, prefix, created, revoked, rpm, tpm, concurrency
                  FROM api_keys WHERE hash = ?1 AND revoked IS NULL",
-                [hash(secret).as_ref()],
+                [secret_hash(secret).as_slice()],
                 row_to_record,
             )
             .optional()?)
@@ -320,8 +304,38 @@ fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
     })
 }
 
-fn hash(secret: &str) -> ring::digest::Digest {
-    ring::digest::digest(&ring::digest::SHA256, secret.as_bytes())
+/// A new key named `name`: its record and its secret (`ingot-` and 32 random bytes). Every
+/// store creates keys this way and keeps only [`secret_hash`] of the secret.
+///
+/// # Errors
+/// [`KeyError::Rng`] when the system random number generator fails.
+pub fn mint(name: &str, limits: Limits) -> Result<(KeyRecord, String), KeyError> {
+    let rng = ring::rand::SystemRandom::new();
+    let mut secret_bytes = [0u8; 32];
+    rng.fill(&mut secret_bytes).map_err(|_| KeyError::Rng)?;
+    let mut id_bytes = [0u8; 6];
+    rng.fill(&mut id_bytes).map_err(|_| KeyError::Rng)?;
+    let secret = format!(
+        "{SECRET_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret_bytes)
+    );
+    let record = KeyRecord {
+        id: format!("key_{}", hex(&id_bytes)),
+        name: name.to_owned(),
+        prefix: secret.chars().take(SHOWN_PREFIX_LEN).collect(),
+        created: unix_now(),
+        revoked: None,
+        limits,
+    };
+    Ok((record, secret))
+}
+
+/// The SHA-256 a secret is stored and looked up by.
+pub fn secret_hash(secret: &str) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
 }
 
 fn hex(bytes: &[u8]) -> String {

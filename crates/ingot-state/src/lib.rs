@@ -7,10 +7,14 @@
 //! read-modify-write race can admit more than a limit. Redis being down or slow is an error
 //! within the configured timeout, never a hang; the next request reconnects.
 //!
+//! [`PgKeyStore`] keeps managed keys and the usage ledger in PostgreSQL instead of one
+//! instance's SQLite file, with the same records and rules.
+//!
 //! # Layout
 //! - [`resp`]: the Redis wire format (RESP2).
 //! - [`redis`]: the client: pooled connections, timeouts, scripts by digest.
 //! - [`limiter`]: [`SharedLimiter`], its scripts, [`SharedPermit`].
+//! - [`pg`]: [`PgKeyStore`], keys and the ledger in PostgreSQL.
 //! - [`testing`]: a throwaway `redis-server` for tests (this crate's and the server's).
 //!   Always built: a feature would flip between test and release builds and rebuild every
 //!   crate above this one.
@@ -28,11 +32,13 @@
 //! ```
 
 pub mod limiter;
+pub mod pg;
 pub mod redis;
 pub mod resp;
 pub mod testing;
 
 pub use limiter::{SharedLimiter, SharedPermit};
+pub use pg::PgKeyStore;
 
 /// What went wrong with a shared store.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -45,7 +51,10 @@ pub enum StateError {
     Unavailable(String),
     /// The store refused a command.
     #[error("the server refused a command: {0}")]
-    Redis(String),
+    Refused(String),
+    /// No key has this id or prefix.
+    #[error("no key `{0}`")]
+    NotFound(String),
     /// A connection failed mid-exchange (reported as [`StateError::Unavailable`]).
     #[error("connection: {0}")]
     Io(String),

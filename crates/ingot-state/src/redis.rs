@@ -169,7 +169,7 @@ impl Redis {
                 other => other,
             })?;
         match v {
-            Value::Error(e) => Err(StateError::Redis(e)),
+            Value::Error(e) => Err(StateError::Refused(e)),
             v => Ok(v),
         }
     }
@@ -189,7 +189,7 @@ impl Redis {
         call.extend(keys.iter().map(|k| k.as_bytes()));
         call.extend(args.iter().map(|a| a.as_bytes()));
         match self.command(&call).await {
-            Err(StateError::Redis(e)) if e.starts_with("NOSCRIPT") => {
+            Err(StateError::Refused(e)) if e.starts_with("NOSCRIPT") => {
                 call[0] = b"EVAL";
                 call[1] = script.source.as_bytes();
                 self.command(&call).await
@@ -223,13 +223,13 @@ impl Redis {
             }
             auth.push(password.as_bytes());
             if let Value::Error(e) = roundtrip(&mut conn, &auth).await? {
-                return Err(StateError::Redis(format!("AUTH: {e}")));
+                return Err(StateError::Refused(format!("AUTH: {e}")));
             }
         }
         if t.db != 0 {
             let db = t.db.to_string();
             if let Value::Error(e) = roundtrip(&mut conn, &[b"SELECT", db.as_bytes()]).await? {
-                return Err(StateError::Redis(format!("SELECT: {e}")));
+                return Err(StateError::Refused(format!("SELECT: {e}")));
             }
         }
         Ok(conn)
