@@ -39,10 +39,11 @@ ensure_debian_packages() {
 BUILD_PACKAGES=(cmake clang libclang-dev)
 # What the local vision engine runs: Tesseract OCR and ffmpeg (video frames).
 RUNTIME_PACKAGES=(tesseract-ocr tesseract-ocr-eng ffmpeg)
-# Only the tests: a TrueType font to render text that OCR must read back, and Redis for the
-# shared-state tests (each test starts its own redis-server on a free loopback port, with
-# nothing saved, and stops it after; the package's own service is not used).
-TEST_PACKAGES=(fonts-dejavu-core redis-server)
+# Only the tests: a TrueType font to render text that OCR must read back, and Redis and
+# PostgreSQL for the shared-state tests (each test starts its own redis-server, or its own
+# PostgreSQL cluster in a temporary folder, on a free loopback port, and stops it after;
+# the packages' own services are not used).
+TEST_PACKAGES=(fonts-dejavu-core redis-server postgresql)
 # Only the browser tests of the playground (e2e/test_playground.py): Debian's Chromium,
 # driven through Playwright for Python; no browser build is downloaded.
 UI_TEST_PACKAGES=(chromium chromium-driver)

@@ -51,6 +51,9 @@ pub enum Command {
         /// Key database [default: $HOME/.local/share/ingot/keys.db].
         #[arg(long, env = "INGOT_KEYS_DB", global = true)]
         db: Option<PathBuf>,
+        /// The keys in PostgreSQL instead (`[state] postgres_url` of the servers).
+        #[arg(long, env = "INGOT_POSTGRES_URL", global = true, conflicts_with = "db")]
+        postgres_url: Option<String>,
     },
     /// Show the per-key usage ledger (requests and tokens by key, model and UTC day).
     Usage(UsageArgs),
@@ -369,6 +372,14 @@ pub struct ServeArgs {
     /// [default: $HOME/.local/share/ingot/keys.db, when that file exists].
     #[arg(long, env = "INGOT_KEYS_DB")]
     pub keys_db: Option<PathBuf>,
+    /// Redis shared by several instances: managed keys' limits hold across all of them
+    /// (`[state] redis_url`).
+    #[arg(long, env = "INGOT_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// PostgreSQL shared by several instances: managed keys and the usage ledger live there
+    /// instead of the key database (`[state] postgres_url`).
+    #[arg(long, env = "INGOT_POSTGRES_URL")]
+    pub postgres_url: Option<String>,
     /// Largest request body in bytes; larger bodies get 413 [default: 67108864 (64 MiB)].
     #[arg(long, env = "INGOT_BODY_LIMIT")]
     pub body_limit: Option<usize>,
@@ -464,6 +475,9 @@ pub struct UsageArgs {
     /// Key database [default: $HOME/.local/share/ingot/keys.db].
     #[arg(long, env = "INGOT_KEYS_DB")]
     pub db: Option<PathBuf>,
+    /// The ledger in PostgreSQL instead (`[state] postgres_url` of the servers).
+    #[arg(long, env = "INGOT_POSTGRES_URL", conflicts_with = "db")]
+    pub postgres_url: Option<String>,
 }
 
 #[cfg(test)]

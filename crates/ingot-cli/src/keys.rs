@@ -1,11 +1,13 @@
 //! `ingot keys create | list | revoke` and `ingot usage`: the key database, read and written
-//! directly (the server may run at the same time: SQLite in WAL mode).
+//! directly (the server may run at the same time: SQLite in WAL mode), or the keys and
+//! ledger in PostgreSQL that several servers share (`--postgres-url`).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use ingot_keys::{KeyRecord, KeyStore, Limits};
+use ingot_keys::{KeyRecord, KeyStore, Limits, UsageRow};
+use ingot_state::PgKeyStore;
 
 use crate::cli::{KeysAction, UsageArgs};
 
@@ -16,14 +18,63 @@ pub fn default_db() -> PathBuf {
         .join(".local/share/ingot/keys.db")
 }
 
-fn open(db: Option<&Path>) -> anyhow::Result<KeyStore> {
-    let path = db.map_or_else(default_db, Path::to_path_buf);
-    KeyStore::open(&path).with_context(|| format!("opening the key database {}", path.display()))
+/// Where the keys are: a SQLite file, or PostgreSQL (driven on a runtime of its own).
+enum Store {
+    Sqlite(KeyStore),
+    Postgres(Box<PgKeyStore>, tokio::runtime::Runtime),
+}
+
+impl Store {
+    fn open(db: Option<&Path>, postgres_url: Option<&str>) -> anyhow::Result<Self> {
+        if let Some(url) = postgres_url {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let store = PgKeyStore::new(url, std::time::Duration::from_secs(10))?;
+            return Ok(Store::Postgres(Box::new(store), rt));
+        }
+        let path = db.map_or_else(default_db, Path::to_path_buf);
+        let store = KeyStore::open(&path)
+            .with_context(|| format!("opening the key database {}", path.display()))?;
+        Ok(Store::Sqlite(store))
+    }
+
+    fn create(&self, name: &str, limits: Limits) -> anyhow::Result<(KeyRecord, String)> {
+        Ok(match self {
+            Store::Sqlite(s) => s.create(name, limits)?,
+            Store::Postgres(p, rt) => rt.block_on(p.create(name, limits))?,
+        })
+    }
+
+    fn list(&self) -> anyhow::Result<Vec<KeyRecord>> {
+        Ok(match self {
+            Store::Sqlite(s) => s.list()?,
+            Store::Postgres(p, rt) => rt.block_on(p.list())?,
+        })
+    }
+
+    fn revoke(&self, key: &str) -> anyhow::Result<KeyRecord> {
+        Ok(match self {
+            Store::Sqlite(s) => s.revoke(key)?,
+            Store::Postgres(p, rt) => rt.block_on(p.revoke(key))?,
+        })
+    }
+
+    fn usage(&self, key: Option<&str>) -> anyhow::Result<Vec<UsageRow>> {
+        Ok(match self {
+            Store::Sqlite(s) => s.usage(key)?,
+            Store::Postgres(p, rt) => rt.block_on(p.usage(key))?,
+        })
+    }
 }
 
 /// Runs `ingot keys ACTION`.
-pub fn keys(action: &KeysAction, db: Option<&Path>) -> anyhow::Result<()> {
-    let store = open(db)?;
+pub fn keys(
+    action: &KeysAction,
+    db: Option<&Path>,
+    postgres_url: Option<&str>,
+) -> anyhow::Result<()> {
+    let store = Store::open(db, postgres_url)?;
     let mut out = std::io::stdout().lock();
     match action {
         KeysAction::Create {
@@ -110,7 +161,7 @@ fn describe_limits(l: &Limits) -> String {
 
 /// Runs `ingot usage`.
 pub fn usage(a: &UsageArgs) -> anyhow::Result<()> {
-    let store = open(a.db.as_deref())?;
+    let store = Store::open(a.db.as_deref(), a.postgres_url.as_deref())?;
     let rows = store.usage(a.key.as_deref())?;
     let mut out = std::io::stdout().lock();
     if a.json {

@@ -35,7 +35,11 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "ingot", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Command::Keys { action, db } => report(keys::keys(&action, db.as_deref())),
+        Command::Keys {
+            action,
+            db,
+            postgres_url,
+        } => report(keys::keys(&action, db.as_deref(), postgres_url.as_deref())),
         Command::Usage(args) => report(keys::usage(&args)),
         command => commands::run(command),
     }

@@ -97,6 +97,12 @@ fn resolve_config(args: &ServeArgs) -> anyhow::Result<Config> {
             .filter(|k| !k.is_empty())
             .collect();
     }
+    if let Some(v) = &args.redis_url {
+        cfg.state.redis_url = Some(v.clone());
+    }
+    if let Some(v) = &args.postgres_url {
+        cfg.state.postgres_url = Some(v.clone());
+    }
     if let Some(v) = &args.keys_db {
         cfg.keys_db = Some(v.clone());
     } else if cfg.keys_db.is_none() {

@@ -30,6 +30,7 @@ pub mod error;
 pub mod extract;
 mod listen;
 pub mod local;
+pub mod managed;
 pub mod metrics;
 pub mod middleware;
 pub mod observe;
@@ -161,7 +162,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
-    let managed = state.managed_keys_exist().unwrap_or(true);
+    let managed = state.managed_keys_exist().await.unwrap_or(true);
     if state.keys().is_empty() && !managed {
         tracing::warn!("no API keys configured: every request is accepted without authentication");
     }

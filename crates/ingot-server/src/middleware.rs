@@ -80,13 +80,14 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
             .into_response();
     }
     let store = state.key_store();
-    let managed_keys = match state.managed_keys_exist() {
-        Ok(v) => v,
-        Err(e) => return ApiError::Internal(format!("key database: {e}")).into_response(),
-    };
     let keys = state.keys();
-    if keys.is_empty() && !managed_keys {
-        return next.run(req).await;
+    if keys.is_empty() {
+        // Only managed keys can turn authentication on: once the store holds any.
+        match state.managed_keys_exist().await {
+            Ok(false) => return next.run(req).await,
+            Ok(true) => {}
+            Err(e) => return e.into_response(),
+        }
     }
     let presented = req
         .headers()
@@ -106,10 +107,10 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
     });
     let caller = match (configured, store) {
         (Some(i), _) => Caller::Configured(i),
-        (None, Some(store)) => match store.authenticate(presented) {
+        (None, Some(store)) => match store.authenticate(presented, state.metrics()).await {
             Ok(Some(record)) => Caller::Managed(record),
             Ok(None) => return ApiError::Unauthorized.into_response(),
-            Err(e) => return ApiError::Internal(format!("key database: {e}")).into_response(),
+            Err(e) => return e.into_response(),
         },
         (None, None) => return ApiError::Unauthorized.into_response(),
     };

@@ -138,9 +138,13 @@ impl Tally {
         }
         if let Some(store) = self.state.key_store() {
             let model = model.unwrap_or_default();
-            if let Err(e) = store.record_usage(&key_id, &model, prompt_tokens, completion_tokens) {
-                tracing::error!("usage ledger: {e}");
-            }
+            store.record_usage(
+                &key_id,
+                &model,
+                prompt_tokens,
+                completion_tokens,
+                self.state.metrics(),
+            );
         }
     }
 }

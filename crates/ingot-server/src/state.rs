@@ -11,6 +11,8 @@ use crate::backends::gen3d::{GEN3D_ROOT, LocalGen3d};
 use crate::backends::upstream::Pool;
 use crate::config::Config;
 use crate::config::StateConfig;
+use crate::error::ApiError;
+use crate::managed::ManagedKeys;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::registry::{LocalModel, LocalState, Registry};
@@ -25,7 +27,7 @@ struct Inner {
     /// [`AppState::new`] from an unvalidated configuration).
     upstream_problem: Option<String>,
     /// Managed keys and the usage ledger, when `keys_db` is set.
-    key_store: Option<ingot_keys::KeyStore>,
+    key_store: Option<ManagedKeys>,
     /// Why `keys_db` could not be opened (every request is then refused).
     key_store_problem: Option<String>,
     /// Set once the key database holds a key; keys are never deleted, only revoked, so from
@@ -80,10 +82,21 @@ impl AppState {
             .filter(|k| !k.is_empty())
             .map(|k| k.as_bytes().to_vec())
             .collect();
-        let (key_store, key_store_problem) = match &config.keys_db {
-            None => (None, None),
-            Some(path) => match ingot_keys::KeyStore::open(path) {
-                Ok(store) => (Some(store), None),
+        let (key_store, key_store_problem) = match (&config.state.postgres_url, &config.keys_db) {
+            (Some(url), _) => {
+                let timeout =
+                    std::time::Duration::from_millis(config.state.postgres_timeout_ms.max(1));
+                match ingot_state::PgKeyStore::new(url, timeout) {
+                    Ok(store) => (Some(ManagedKeys::Postgres(Arc::new(store))), None),
+                    Err(e) => {
+                        tracing::error!("[state] {e}; every request will be refused");
+                        (None, Some(format!("[state] {e}")))
+                    }
+                }
+            }
+            (None, None) => (None, None),
+            (None, Some(path)) => match ingot_keys::KeyStore::open(path) {
+                Ok(store) => (Some(ManagedKeys::Sqlite(store)), None),
                 Err(e) => {
                     let msg = format!("key database {}: {e}", path.display());
                     tracing::error!("{msg}; every request will be refused");
@@ -261,7 +274,7 @@ impl AppState {
     }
 
     /// The key database, when configured and open.
-    pub fn key_store(&self) -> Option<&ingot_keys::KeyStore> {
+    pub fn key_store(&self) -> Option<&ManagedKeys> {
         self.0.key_store.as_ref()
     }
 
@@ -269,7 +282,7 @@ impl AppState {
     ///
     /// # Errors
     /// The database failed.
-    pub fn managed_keys_exist(&self) -> Result<bool, ingot_keys::KeyError> {
+    pub async fn managed_keys_exist(&self) -> Result<bool, ApiError> {
         use std::sync::atomic::Ordering;
         if self.0.managed_keys_seen.load(Ordering::Relaxed) {
             return Ok(true);
@@ -277,7 +290,7 @@ impl AppState {
         let Some(store) = self.key_store() else {
             return Ok(false);
         };
-        let exist = store.has_keys()?;
+        let exist = store.has_keys(self.metrics()).await?;
         if exist {
             self.0.managed_keys_seen.store(true, Ordering::Relaxed);
         }

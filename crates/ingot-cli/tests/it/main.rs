@@ -8,4 +8,5 @@
 
 mod client_commands;
 mod common;
+mod keys_postgres;
 mod serve_process;

@@ -246,6 +246,12 @@ pub struct StateConfig {
     /// When Redis cannot decide: `false` answers 503 (`state_unavailable`); `true` lets the
     /// request through unlimited (counted in `ingot_state_errors_total` and logged).
     pub fail_open: bool,
+    /// `postgres://user[:password]@host[:port]/db`: managed keys and the usage ledger live
+    /// in this PostgreSQL database (tables created when missing) instead of `keys_db`, so
+    /// every instance sees the same keys and adds to one ledger.
+    pub postgres_url: Option<String>,
+    /// Longest wait for a PostgreSQL operation, in milliseconds (connecting included).
+    pub postgres_timeout_ms: u64,
 }
 
 impl Default for StateConfig {
@@ -254,6 +260,8 @@ impl Default for StateConfig {
             redis_url: None,
             redis_timeout_ms: 500,
             fail_open: false,
+            postgres_url: None,
+            postgres_timeout_ms: 2000,
         }
     }
 }
@@ -396,8 +404,12 @@ impl Config {
         if let Some(url) = &self.state.redis_url {
             ingot_state::redis::Target::parse(url).map_err(|e| format!("[state] {e}"))?;
         }
-        if self.state.redis_timeout_ms == 0 {
-            return Err("[state] redis_timeout_ms must be at least 1".into());
+        if self.state.redis_timeout_ms == 0 || self.state.postgres_timeout_ms == 0 {
+            return Err("[state] timeouts must be at least 1 ms".into());
+        }
+        if let Some(url) = &self.state.postgres_url {
+            ingot_state::PgKeyStore::new(url, std::time::Duration::from_secs(1))
+                .map_err(|e| format!("[state] {e}"))?;
         }
         let specs = self.upstream_specs(|name| std::env::var(name).ok())?;
         Proxy::new(specs).map(|_| ()).map_err(|e| e.to_string())

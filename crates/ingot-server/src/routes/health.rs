@@ -21,7 +21,15 @@ pub async fn version() -> Json<serde_json::Value> {
 /// 200 once every configured local model is loaded (and the shared rate-limit store, when
 /// one is configured without `fail_open`, answers); 503 with what is missing before.
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<HealthResponse>) {
-    let shared = state.rate_limits().problem().await;
+    let limits = state.rate_limits().problem().await;
+    let keys = match state.key_store() {
+        Some(k) => k.problem().await,
+        None => None,
+    };
+    let shared = match (limits, keys) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    };
     let readiness = match (state.readiness(), shared) {
         (r, None) => r,
         (Ok(()), Some(p)) => Err(p),

@@ -1,13 +1,15 @@
-//! `[state] redis_url`: two instances sharing one real `redis-server` admit exactly a key's
-//! limit between them, the ledger adds up to the usage clients got, and Redis dying gives
-//! the configured behaviour (503 or fail-open) without a hang, then recovers.
+//! `[state]`: two instances sharing one real `redis-server` (and PostgreSQL for the keys and
+//! the ledger) admit exactly a key's limit between them, the ledger adds up to the usage
+//! clients got, and a store dying gives the configured behaviour (503 or fail-open) without
+//! a hang, then recovers.
 
 use std::time::{Duration, Instant};
 
 use axum::routing::post;
 use ingot_keys::{KeyStore, Limits};
 use ingot_server::config::UpstreamConfig;
-use ingot_state::testing::RedisServer;
+use ingot_state::PgKeyStore;
+use ingot_state::testing::{PgServer, RedisServer};
 use serde_json::{Value, json};
 
 use crate::common::{bare_config, get_text, http, spawn};
@@ -191,4 +193,92 @@ async fn fail_open_lets_requests_through_while_redis_is_away() {
         [200, 200, 429],
         "limits apply again once it is back"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_and_ledger_in_postgres_are_shared_by_both_instances() {
+    let (Some(redis), Some(mut pg)) = (RedisServer::start(), PgServer::start()) else {
+        return;
+    };
+    let store = PgKeyStore::new(&pg.url(), Duration::from_secs(5)).unwrap();
+    let limits = Limits {
+        rpm: Some(10),
+        ..Limits::default()
+    };
+    let (rec, secret) = store.create("pg", limits).await.unwrap();
+    let (mut cfg, _, _) = config("pg-unused", Limits::default(), &redis).await;
+    cfg.keys_db = None;
+    cfg.state.postgres_url = Some(pg.url());
+    let a = spawn(cfg.clone(), false).await;
+    let b = spawn(cfg, false).await;
+    assert_eq!(chat(&a.base, "ingot-wrong").await.status(), 401);
+    let mut ok = 0;
+    let mut prompt = 0;
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let base = if i % 2 == 0 {
+                a.base.clone()
+            } else {
+                b.base.clone()
+            };
+            let secret = secret.clone();
+            tokio::spawn(async move {
+                let r = chat(&base, &secret).await;
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        if status == 200 {
+            ok += 1;
+            prompt += body["usage"]["prompt_tokens"].as_u64().unwrap();
+        } else {
+            assert_eq!(status, 429, "{body}");
+        }
+    }
+    assert_eq!(ok, 10);
+    // The ledger is written in the background: wait for the last rows.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = store.usage(Some(&rec.id)).await.unwrap();
+        if let Some(r) = rows.iter().find(|r| r.model == MODEL)
+            && r.requests == 10
+        {
+            assert_eq!((r.prompt_tokens, r.completion_tokens), (prompt, 20));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A key revoked in PostgreSQL is refused by both instances at once.
+    let (_, second) = store.create("second", Limits::default()).await.unwrap();
+    assert_eq!(chat(&b.base, &second).await.status(), 200);
+    store.revoke("second").await.ok();
+    let revoked = store.list().await.unwrap();
+    let id = revoked
+        .iter()
+        .find(|k| k.name == "second")
+        .unwrap()
+        .id
+        .clone();
+    store.revoke(&id).await.unwrap();
+    assert_eq!(chat(&a.base, &second).await.status(), 401);
+    assert_eq!(chat(&b.base, &second).await.status(), 401);
+
+    // PostgreSQL away: a managed key cannot be checked, a quick 503; then it is back.
+    pg.stop();
+    let t0 = Instant::now();
+    let r = chat(&a.base, &secret).await;
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "state_unavailable", "{body}");
+    let ready = format!("{}/v1/health/ready", a.base);
+    assert_eq!(http().get(&ready).send().await.unwrap().status(), 503);
+    pg.restart();
+    let r = chat(&a.base, &secret).await;
+    assert!(matches!(r.status().as_u16(), 200 | 429), "{}", r.status());
+    assert_eq!(http().get(&ready).send().await.unwrap().status(), 200);
 }
