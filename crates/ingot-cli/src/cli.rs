@@ -345,7 +345,7 @@ pub struct ServeArgs {
     /// TOML configuration file (keys: host, port, model_dir, api_keys, keys_db, body_limit,
     /// header_timeout_secs, body_timeout_secs, max_connections, sse_keep_alive_secs,
     /// shutdown_timeout_secs, local_fallback, upstream_max_in_flight, [chat], [embeddings],
-    /// [vision], [gen3d], [ui], [[upstreams]], [[models]]; see docs/configuration.md).
+    /// [vision], [gen3d], [ui], [state], [[upstreams]], [[models]]; see docs/configuration.md).
     #[arg(long, env = "INGOT_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to bind [default: 127.0.0.1].
