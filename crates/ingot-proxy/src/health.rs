@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::proxy::{Proxy, Upstream};
 use crate::replica::Replica;
+use crate::spec::UpstreamSpec;
 
 /// Longest wait for one health check's answer (shorter when the interval is).
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -15,20 +16,37 @@ impl Proxy {
     /// Starts the active health checks of every upstream with a `health_path`: one task
     /// each, which ends when the proxy is dropped. Call it once, on a Tokio runtime.
     pub fn spawn_health_checks(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        self.spawn_per_upstream(
+            |spec| spec.health_path.is_some().then_some(spec.health_interval),
+            |proxy, i| async move { proxy.check_upstream(i).await },
+        )
+    }
+
+    /// Runs `job(proxy, i)` for every upstream `i` to which `every` gives an interval: at
+    /// once, then at that interval, one task per upstream, until the proxy is dropped.
+    pub(crate) fn spawn_per_upstream<J, F>(
+        self: &Arc<Self>,
+        every: impl Fn(&UpstreamSpec) -> Option<Duration>,
+        job: J,
+    ) -> Vec<tokio::task::JoinHandle<()>>
+    where
+        J: Fn(Arc<Self>, usize) -> F + Clone + Send + 'static,
+        F: Future<Output = ()> + Send,
+    {
         let mut tasks = Vec::new();
         for (i, up) in self.upstreams.iter().enumerate() {
-            if up.spec.health_path.is_none() {
+            let Some(period) = every(&up.spec) else {
                 continue;
-            }
-            let every = up.spec.health_interval;
+            };
             let proxy: Weak<Self> = Arc::downgrade(self);
+            let job = job.clone();
             tasks.push(tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
+                let mut tick = tokio::time::interval(period);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
                     let Some(proxy) = proxy.upgrade() else { return };
-                    proxy.check_upstream(i).await;
+                    job(proxy, i).await;
                 }
             }));
         }

@@ -2,7 +2,7 @@
 //! until the next refresh, so ids an upstream serves are routed and listed without naming
 //! them in `models`. A failed refresh keeps the last list.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -33,27 +33,17 @@ impl Proxy {
         self: &Arc<Self>,
         changed: Arc<dyn Fn() + Send + Sync>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        let mut tasks = Vec::new();
-        for (i, up) in self.upstreams.iter().enumerate() {
-            if !up.spec.list_models {
-                continue;
-            }
-            let every = up.spec.models_refresh;
-            let proxy: Weak<Self> = Arc::downgrade(self);
-            let changed = Arc::clone(&changed);
-            tasks.push(tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    let Some(proxy) = proxy.upgrade() else { return };
+        self.spawn_per_upstream(
+            |spec| spec.list_models.then_some(spec.models_refresh),
+            move |proxy, i| {
+                let changed = Arc::clone(&changed);
+                async move {
                     if proxy.refresh_models(i).await {
                         changed();
                     }
                 }
-            }));
-        }
-        tasks
+            },
+        )
     }
 
     /// Refreshes upstream `i`'s model list; whether it changed.

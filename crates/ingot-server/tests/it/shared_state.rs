@@ -62,6 +62,24 @@ async fn chat(base: &str, secret: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// `n` chats at once, spread over the instances at `bases`; their statuses and bodies.
+async fn burst(bases: &[&str], secret: &str, n: usize) -> Vec<(u16, Value)> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (base, secret) = (bases[i % bases.len()].to_owned(), secret.to_owned());
+            tokio::spawn(async move {
+                let r = chat(&base, &secret).await;
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_admit_exactly_the_limit_and_the_ledger_adds_up() {
     let Some(redis) = RedisServer::start() else {
@@ -75,25 +93,9 @@ async fn two_instances_admit_exactly_the_limit_and_the_ledger_adds_up() {
     let db = cfg.keys_db.clone().unwrap();
     let a = spawn(cfg.clone(), false).await;
     let b = spawn(cfg, false).await;
-    let tasks: Vec<_> = (0..40)
-        .map(|i| {
-            let base = if i % 2 == 0 {
-                a.base.clone()
-            } else {
-                b.base.clone()
-            };
-            let secret = secret.clone();
-            tokio::spawn(async move {
-                let r = chat(&base, &secret).await;
-                let status = r.status().as_u16();
-                let body: Value = r.json().await.unwrap();
-                (status, body)
-            })
-        })
-        .collect();
     let (mut ok, mut limited, mut prompt, mut completion) = (0, 0, 0, 0);
-    for t in tasks {
-        match t.await.unwrap() {
+    for answer in burst(&[&a.base, &b.base], &secret, 40).await {
+        match answer {
             (200, body) => {
                 ok += 1;
                 prompt += body["usage"]["prompt_tokens"].as_u64().unwrap();
@@ -214,22 +216,7 @@ async fn keys_and_ledger_in_postgres_are_shared_by_both_instances() {
     assert_eq!(chat(&a.base, "ingot-wrong").await.status(), 401);
     let mut ok = 0;
     let mut prompt = 0;
-    let tasks: Vec<_> = (0..30)
-        .map(|i| {
-            let base = if i % 2 == 0 {
-                a.base.clone()
-            } else {
-                b.base.clone()
-            };
-            let secret = secret.clone();
-            tokio::spawn(async move {
-                let r = chat(&base, &secret).await;
-                (r.status().as_u16(), r.json::<Value>().await.unwrap())
-            })
-        })
-        .collect();
-    for t in tasks {
-        let (status, body) = t.await.unwrap();
+    for (status, body) in burst(&[&a.base, &b.base], &secret, 30).await {
         if status == 200 {
             ok += 1;
             prompt += body["usage"]["prompt_tokens"].as_u64().unwrap();
