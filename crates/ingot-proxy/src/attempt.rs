@@ -10,12 +10,12 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use tokio::time::Instant;
 
 use crate::error::{FailureKind, excerpt};
-use crate::proxy::{Endpoint, Forwarded, ForwardedBody, Proxy, Upstream};
 use crate::replica::Replica;
 use crate::retry::{self, Decision};
 use crate::spec::{ApiKey, UpstreamSpec};
 use crate::sse::pipe;
 use crate::stats::bump;
+use crate::upstream::{Endpoint, Forwarded, ForwardedBody, Upstream};
 
 /// Bytes of an error body read for the error message.
 const ERROR_BODY_LIMIT: usize = 4096;
@@ -55,147 +55,146 @@ pub(crate) enum Attempt {
     FailOver(FailureKind),
 }
 
-impl Proxy {
-    /// One attempt of `call` on `replica` of `up`.
-    pub(crate) async fn attempt(
-        &self,
-        up: &Upstream,
-        replica: &Arc<Replica>,
-        call: &Call<'_>,
-    ) -> Attempt {
-        let Call {
-            endpoint,
-            stream,
-            timeout,
-            rename,
-            ..
-        } = *call;
-        let url = &replica.urls[endpoint.index()];
-        let deadline = Instant::now() + timeout;
-        let outstanding = replica.begin();
-        let timed_out = || {
-            bump(&up.counters.timeouts);
-            Attempt::Retry(FailureKind::Timeout { after: timeout }, None)
-        };
-        let Some(client) = &self.client else {
-            return Attempt::FailOver(FailureKind::Connect("no HTTP client".to_owned()));
-        };
-        let mut rb = client
-            .post(url.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .header(
-                ACCEPT,
-                if stream {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                },
-            )
-            .body(call.body.clone());
-        let key = call.key_for(&up.spec);
-        if let Some(key) = key {
-            rb = rb.bearer_auth(key.expose());
+/// One attempt of `call` on `replica` of `up`, with `client` (`None`: no HTTP client, the
+/// pool routes nothing).
+pub(crate) async fn attempt(
+    client: Option<&reqwest::Client>,
+    up: &Upstream,
+    replica: &Arc<Replica>,
+    call: &Call<'_>,
+) -> Attempt {
+    let Call {
+        endpoint,
+        stream,
+        timeout,
+        rename,
+        ..
+    } = *call;
+    let url = &replica.urls[endpoint.index()];
+    let deadline = Instant::now() + timeout;
+    let outstanding = replica.begin();
+    let timed_out = || {
+        bump(&up.counters.timeouts);
+        Attempt::Retry(FailureKind::Timeout { after: timeout }, None)
+    };
+    let Some(client) = client else {
+        return Attempt::FailOver(FailureKind::Connect("no HTTP client".to_owned()));
+    };
+    let mut rb = client
+        .post(url.clone())
+        .header(CONTENT_TYPE, "application/json")
+        .header(
+            ACCEPT,
+            if stream {
+                "text/event-stream"
+            } else {
+                "application/json"
+            },
+        )
+        .body(call.body.clone());
+    let key = call.key_for(&up.spec);
+    if let Some(key) = key {
+        rb = rb.bearer_auth(key.expose());
+    }
+    let resp = match tokio::time::timeout_at(deadline, rb.send()).await {
+        Err(_) => return timed_out(),
+        Ok(Err(e)) if e.is_timeout() => return timed_out(),
+        Ok(Err(e)) => {
+            bump(&up.counters.connect_errors);
+            return Attempt::Retry(FailureKind::Connect(describe(e)), None);
         }
-        let resp = match tokio::time::timeout_at(deadline, rb.send()).await {
-            Err(_) => return timed_out(),
-            Ok(Err(e)) if e.is_timeout() => return timed_out(),
-            Ok(Err(e)) => {
-                bump(&up.counters.connect_errors);
-                return Attempt::Retry(FailureKind::Connect(describe(e)), None);
-            }
-            Ok(Ok(r)) => r,
-        };
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let forwarded = |body| Forwarded {
-            upstream: up.spec.name.clone(),
-            status,
-            content_type: content_type.clone(),
-            body,
-        };
-        let decision = match retry::decide(status) {
-            // The caller's own key was refused: that is the caller's to know.
-            Decision::FailOver
-                if key.is_some_and(|k| call.caller == Some(k)) && matches!(status, 401 | 403) =>
-            {
-                Decision::PassThrough
-            }
-            d => d,
-        };
-        match decision {
-            Decision::Success if stream => {
-                let mut s = resp.bytes_stream();
-                let first = loop {
-                    match tokio::time::timeout_at(deadline, s.next()).await {
-                        Err(_) => return timed_out(),
-                        Ok(None) => {
-                            return Attempt::Retry(
-                                FailureKind::Body("the stream ended before its first byte".into()),
-                                None,
-                            );
-                        }
-                        Ok(Some(Err(e))) => {
-                            return Attempt::Retry(FailureKind::Body(describe(e)), None);
-                        }
-                        Ok(Some(Ok(b))) if b.is_empty() => {}
-                        Ok(Some(Ok(b))) => break b,
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let forwarded = |body| Forwarded {
+        upstream: up.spec.name.clone(),
+        status,
+        content_type: content_type.clone(),
+        body,
+    };
+    let decision = match retry::decide(status) {
+        // The caller's own key was refused: that is the caller's to know.
+        Decision::FailOver
+            if key.is_some_and(|k| call.caller == Some(k)) && matches!(status, 401 | 403) =>
+        {
+            Decision::PassThrough
+        }
+        d => d,
+    };
+    match decision {
+        Decision::Success if stream => {
+            let mut s = resp.bytes_stream();
+            let first = loop {
+                match tokio::time::timeout_at(deadline, s.next()).await {
+                    Err(_) => return timed_out(),
+                    Ok(None) => {
+                        return Attempt::Retry(
+                            FailureKind::Body("the stream ended before its first byte".into()),
+                            None,
+                        );
                     }
-                };
-                let sse = content_type
-                    .as_deref()
-                    .is_some_and(|c| c.trim_start().starts_with("text/event-stream"));
-                let piped = pipe(
-                    first,
-                    s,
-                    timeout,
-                    sse,
-                    up.spec.name.clone(),
-                    up.counters.clone(),
-                );
-                // The replica counts the stream as outstanding until it has been sent or
-                // dropped.
-                let piped = piped.map(move |chunk| {
-                    let _held = &outstanding;
-                    chunk
-                });
-                Attempt::Done(forwarded(ForwardedBody::Stream(Box::pin(piped))))
-            }
-            Decision::Success | Decision::PassThrough => {
-                match tokio::time::timeout_at(deadline, resp.bytes()).await {
-                    Err(_) => timed_out(),
-                    Ok(Err(e)) => Attempt::Retry(FailureKind::Body(describe(e)), None),
-                    Ok(Ok(b)) => {
-                        let b = match rename {
-                            Some((theirs, ours)) if (200..300).contains(&status) => {
-                                rename_back(b, theirs, ours)
-                            }
-                            _ => b,
-                        };
-                        Attempt::Done(forwarded(ForwardedBody::Full(b)))
+                    Ok(Some(Err(e))) => {
+                        return Attempt::Retry(FailureKind::Body(describe(e)), None);
                     }
+                    Ok(Some(Ok(b))) if b.is_empty() => {}
+                    Ok(Some(Ok(b))) => break b,
+                }
+            };
+            let sse = content_type
+                .as_deref()
+                .is_some_and(|c| c.trim_start().starts_with("text/event-stream"));
+            let piped = pipe(
+                first,
+                s,
+                timeout,
+                sse,
+                up.spec.name.clone(),
+                up.counters.clone(),
+            );
+            // The replica counts the stream as outstanding until it has been sent or
+            // dropped.
+            let piped = piped.map(move |chunk| {
+                let _held = &outstanding;
+                chunk
+            });
+            Attempt::Done(forwarded(ForwardedBody::Stream(Box::pin(piped))))
+        }
+        Decision::Success | Decision::PassThrough => {
+            match tokio::time::timeout_at(deadline, resp.bytes()).await {
+                Err(_) => timed_out(),
+                Ok(Err(e)) => Attempt::Retry(FailureKind::Body(describe(e)), None),
+                Ok(Ok(b)) => {
+                    let b = match rename {
+                        Some((theirs, ours)) if (200..300).contains(&status) => {
+                            rename_back(b, theirs, ours)
+                        }
+                        _ => b,
+                    };
+                    Attempt::Done(forwarded(ForwardedBody::Full(b)))
                 }
             }
-            decision @ (Decision::Retry | Decision::FailOver) => {
-                bump(&up.counters.status_errors);
-                if status == 429 {
-                    bump(&up.counters.rate_limited);
-                }
-                let hint = retry::retry_after(resp.headers());
-                let text = read_some(resp, deadline).await;
-                let kind = FailureKind::Status {
-                    status,
-                    excerpt: excerpt(&text),
-                    retry_after: hint,
-                };
-                if decision == Decision::Retry {
-                    Attempt::Retry(kind, hint)
-                } else {
-                    Attempt::FailOver(kind)
-                }
+        }
+        decision @ (Decision::Retry | Decision::FailOver) => {
+            bump(&up.counters.status_errors);
+            if status == 429 {
+                bump(&up.counters.rate_limited);
+            }
+            let hint = retry::retry_after(resp.headers());
+            let text = read_some(resp, deadline).await;
+            let kind = FailureKind::Status {
+                status,
+                excerpt: excerpt(&text),
+                retry_after: hint,
+            };
+            if decision == Decision::Retry {
+                Attempt::Retry(kind, hint)
+            } else {
+                Attempt::FailOver(kind)
             }
         }
     }

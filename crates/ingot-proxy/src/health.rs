@@ -5,9 +5,10 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::proxy::{Proxy, Upstream};
+use crate::proxy::Proxy;
 use crate::replica::Replica;
 use crate::spec::UpstreamSpec;
+use crate::upstream::Upstream;
 
 /// Longest wait for one health check's answer (shorter when the interval is).
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);

@@ -28,7 +28,8 @@
 //! - [`replica`]: least-outstanding choice, ejection and cool-down, per-replica counters.
 //! - [`health`]: active health checks.
 //! - [`listing`]: upstreams' own model lists (`list_models`), refreshed in the background.
-//! - [`proxy`]: [`Proxy`], [`Endpoint`], [`Forwarded`].
+//! - [`proxy`]: [`Proxy`] and its forwarding loop (`forward` → `try_upstream` → `attempt`).
+//! - [`upstream`]: one upstream of the pool, [`Endpoint`], [`Forwarded`].
 //! - [`sse`]: the byte pipe for streams.
 //! - [`error`]: [`ProxyError`] and what each upstream answered.
 //! - [`stats`]: per-upstream counters.
@@ -71,6 +72,7 @@ pub mod routing;
 pub mod spec;
 pub mod sse;
 pub mod stats;
+pub mod upstream;
 
 pub use error::{FailureKind, ProxyError, UpstreamFailure};
 pub use proxy::{Endpoint, Forwarded, ForwardedBody, Proxy, Route, Target};

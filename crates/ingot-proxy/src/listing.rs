@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::proxy::{Proxy, Upstream};
+use crate::proxy::Proxy;
+use crate::upstream::Upstream;
 
 /// Longest wait for an upstream's model list.
 pub const LIST_TIMEOUT: Duration = Duration::from_secs(10);

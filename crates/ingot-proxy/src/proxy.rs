@@ -6,63 +6,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use crate::attempt::{Attempt, Call};
+use crate::attempt::{self, Attempt, Call};
 use crate::error::{FailureKind, ProxyError, UpstreamFailure};
-use crate::replica::{self, Candidate, Fault, Replica, ReplicaStats};
+use crate::replica::{Fault, Replica, ReplicaStats};
 use crate::retry;
 use crate::routing::{self, ModelPattern};
 use crate::spec::{ApiKey, UpstreamSpec};
-use crate::sse::ByteStream;
-use crate::stats::{Counters, UpstreamStats, bump};
+use crate::stats::{UpstreamStats, bump};
+use crate::upstream::Upstream;
+pub use crate::upstream::{Endpoint, Forwarded, ForwardedBody};
 
 /// How long to wait for a connection before counting the attempt as failed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Which API a request goes to; each maps to a path under the upstream's `base_url`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// `chat/completions`.
-    ChatCompletions,
-    /// `embeddings`.
-    Embeddings,
-    /// The upstream's `trellis_path` (`genai/microsoft/trellis` or `infer`).
-    Trellis,
-    /// `completions`.
-    Completions,
-    /// `ranking` (NeMo Retriever reranking NIMs).
-    Ranking,
-}
-
-impl Endpoint {
-    /// Every endpoint, in the order of a replica's URLs.
-    const ALL: [Endpoint; 5] = [
-        Endpoint::ChatCompletions,
-        Endpoint::Embeddings,
-        Endpoint::Trellis,
-        Endpoint::Completions,
-        Endpoint::Ranking,
-    ];
-
-    pub(crate) fn index(self) -> usize {
-        match self {
-            Endpoint::ChatCompletions => 0,
-            Endpoint::Embeddings => 1,
-            Endpoint::Trellis => 2,
-            Endpoint::Completions => 3,
-            Endpoint::Ranking => 4,
-        }
-    }
-
-    fn path(self, spec: &UpstreamSpec) -> &str {
-        match self {
-            Endpoint::ChatCompletions => "chat/completions",
-            Endpoint::Embeddings => "embeddings",
-            Endpoint::Trellis => &spec.trellis_path,
-            Endpoint::Completions => "completions",
-            Endpoint::Ranking => "ranking",
-        }
-    }
-}
 
 /// The upstreams serving one id, in failover order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,80 +36,6 @@ pub struct Target {
     pub upstream: String,
     /// The id sent to it (after `rename`).
     pub model: String,
-}
-
-/// An upstream's answer for the client: a success, or a client error passed back as is.
-#[derive(Debug)]
-pub struct Forwarded {
-    /// The upstream that answered.
-    pub upstream: String,
-    /// Its HTTP status.
-    pub status: u16,
-    /// Its `Content-Type`.
-    pub content_type: Option<String>,
-    /// The body.
-    pub body: ForwardedBody,
-}
-
-/// A forwarded body.
-pub enum ForwardedBody {
-    /// Read in full (non-stream requests and error answers).
-    Full(Bytes),
-    /// Piped as it arrives (stream requests answered 2xx).
-    Stream(ByteStream),
-}
-
-impl std::fmt::Debug for ForwardedBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ForwardedBody::Full(b) => write!(f, "Full({} bytes)", b.len()),
-            ForwardedBody::Stream(_) => f.write_str("Stream"),
-        }
-    }
-}
-
-pub(crate) struct Upstream {
-    pub(crate) spec: UpstreamSpec,
-    pub(crate) replicas: Vec<Arc<Replica>>,
-    /// The ids its own model list named at the last refresh (`list_models`).
-    pub(crate) listed: RwLock<Vec<String>>,
-    pub(crate) counters: Arc<Counters>,
-}
-
-impl Upstream {
-    /// The ids of its own model list.
-    pub(crate) fn listed(&self) -> std::sync::RwLockReadGuard<'_, Vec<String>> {
-        // Replaced whole under the lock, so a poisoned lock still holds a whole list.
-        self.listed.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The replica for the next attempt of a request that already tried `tried`.
-    fn pick(&self, tried: &[usize]) -> usize {
-        if self.replicas.len() == 1 {
-            return 0;
-        }
-        let now = Instant::now();
-        let candidates: Vec<Candidate> = self
-            .replicas
-            .iter()
-            .enumerate()
-            .map(|(i, r)| Candidate {
-                outstanding: r.outstanding(),
-                available: r.available(now),
-                tried: tried.contains(&i),
-            })
-            .collect();
-        replica::pick(&candidates, retry::jitter()).unwrap_or(0)
-    }
-
-    /// Whether another replica than those `tried` can take a retry now.
-    fn has_fresh_replica(&self, tried: &[usize]) -> bool {
-        let now = Instant::now();
-        self.replicas
-            .iter()
-            .enumerate()
-            .any(|(i, r)| !tried.contains(&i) && r.available(now))
-    }
 }
 
 /// The upstream pool: routes ids, forwards requests, counts what happens.
@@ -448,7 +329,7 @@ impl Proxy {
             let replica = &up.replicas[r];
             let url = &replica.urls[call.endpoint.index()];
             let started = Instant::now();
-            let outcome = self.attempt(up, replica, call).await;
+            let outcome = attempt::attempt(self.client.as_ref(), up, replica, call).await;
             let (kind, hint, retryable) = match outcome {
                 Attempt::Done(fwd) => {
                     replica.succeeded(started.elapsed());

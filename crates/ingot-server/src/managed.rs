@@ -10,7 +10,6 @@ use ingot_keys::{KeyRecord, KeyStore};
 use ingot_state::{PgKeyStore, StateError};
 
 use crate::error::ApiError;
-use crate::metrics::Metrics;
 
 /// Where managed keys and the ledger live.
 pub enum ManagedKeys {
@@ -20,8 +19,7 @@ pub enum ManagedKeys {
     Postgres(Arc<PgKeyStore>),
 }
 
-fn state_error(e: StateError, what: &'static str, metrics: &Metrics) -> ApiError {
-    metrics.state_error("keys");
+fn state_error(e: StateError, what: &'static str) -> ApiError {
     ApiError::StateUnavailable {
         what,
         detail: e.to_string(),
@@ -33,11 +31,7 @@ impl ManagedKeys {
     ///
     /// # Errors
     /// The store failed.
-    pub async fn authenticate(
-        &self,
-        secret: &str,
-        metrics: &Metrics,
-    ) -> Result<Option<KeyRecord>, ApiError> {
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<KeyRecord>, ApiError> {
         match self {
             ManagedKeys::Sqlite(s) => s
                 .authenticate(secret)
@@ -45,7 +39,7 @@ impl ManagedKeys {
             ManagedKeys::Postgres(p) => p
                 .authenticate(secret)
                 .await
-                .map_err(|e| state_error(e, "API keys cannot be checked", metrics)),
+                .map_err(|e| state_error(e, "API keys cannot be checked")),
         }
     }
 
@@ -53,7 +47,7 @@ impl ManagedKeys {
     ///
     /// # Errors
     /// The store failed.
-    pub async fn has_keys(&self, metrics: &Metrics) -> Result<bool, ApiError> {
+    pub async fn has_keys(&self) -> Result<bool, ApiError> {
         match self {
             ManagedKeys::Sqlite(s) => s
                 .has_keys()
@@ -61,7 +55,7 @@ impl ManagedKeys {
             ManagedKeys::Postgres(p) => p
                 .has_keys()
                 .await
-                .map_err(|e| state_error(e, "API keys cannot be checked", metrics)),
+                .map_err(|e| state_error(e, "API keys cannot be checked")),
         }
     }
 
@@ -72,7 +66,6 @@ impl ManagedKeys {
         model: &str,
         prompt_tokens: u64,
         completion_tokens: u64,
-        metrics: &Arc<Metrics>,
     ) {
         match self {
             ManagedKeys::Sqlite(s) => {
@@ -84,14 +77,13 @@ impl ManagedKeys {
                 let Ok(rt) = tokio::runtime::Handle::try_current() else {
                     return;
                 };
-                let (p, metrics) = (Arc::clone(p), Arc::clone(metrics));
+                let p = Arc::clone(p);
                 let (key_id, model) = (key_id.to_owned(), model.to_owned());
                 rt.spawn(async move {
                     if let Err(e) = p
                         .record_usage(&key_id, &model, prompt_tokens, completion_tokens)
                         .await
                     {
-                        metrics.state_error("ledger");
                         tracing::error!(
                             "usage ledger: {prompt_tokens}+{completion_tokens} tokens of a request not recorded: {e}"
                         );

@@ -16,6 +16,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use ingot_proxy::ReplicaStats;
 
+use crate::managed::ManagedKeys;
+use crate::ratelimit::RateLimits;
 use crate::state::AppState;
 
 /// Buckets of request durations, in seconds.
@@ -158,7 +160,6 @@ pub struct Metrics {
     itl: HistogramFamily,
     tokens: CounterFamily,
     rate_limited: CounterFamily,
-    state_errors: CounterFamily,
     in_flight: AtomicI64,
 }
 
@@ -171,7 +172,6 @@ impl Default for Metrics {
             itl: HistogramFamily::new(ITL_BUCKETS),
             tokens: CounterFamily::default(),
             rate_limited: CounterFamily::default(),
-            state_errors: CounterFamily::default(),
             in_flight: AtomicI64::new(0),
         }
     }
@@ -228,11 +228,6 @@ impl Metrics {
             .add(vec![("reason", reason.to_owned())], 1);
     }
 
-    /// An operation on the shared store that failed (`what`: limits, keys, ledger).
-    pub fn state_error(&self, what: &str) {
-        self.state_errors.add(vec![("store", what.to_owned())], 1);
-    }
-
     /// A request started (`+1`) or ended (`-1`).
     pub fn in_flight(&self, delta: i64) {
         self.in_flight.fetch_add(delta, Ordering::Relaxed);
@@ -276,11 +271,7 @@ impl Metrics {
             "ingot_rate_limited_total",
             "Requests refused with 429, by reason.",
         );
-        self.state_errors.render(
-            &mut out,
-            "ingot_state_errors_total",
-            "Operations on the shared store (Redis, PostgreSQL) that failed, by what they were for.",
-        );
+
         let _ = writeln!(
             out,
             "# HELP ingot_requests_in_flight Requests being answered.\n# TYPE ingot_requests_in_flight gauge\ningot_requests_in_flight {}",
@@ -289,6 +280,7 @@ impl Metrics {
         render_engines(&mut out, state);
         render_upstreams(&mut out, state);
         render_replicas(&mut out, state);
+        render_state_errors(&mut out, state);
         out
     }
 }
@@ -375,6 +367,30 @@ fn render_upstreams(out: &mut String, state: &AppState) {
         for s in &stats {
             let _ = writeln!(out, "{name}{{upstream=\"{}\"}} {}", escape(&s.name), get(s));
         }
+    }
+}
+
+/// Failed operations on the shared stores (Redis, PostgreSQL), by what they were for; only
+/// when one is configured.
+fn render_state_errors(out: &mut String, state: &AppState) {
+    let mut counts: Vec<(&str, u64)> = Vec::new();
+    if let RateLimits::Shared { limiter, .. } = state.rate_limits() {
+        counts.push(("limits", limiter.failures()));
+    }
+    if let Some(ManagedKeys::Postgres(p)) = state.key_store() {
+        let (keys, ledger) = p.failures();
+        counts.extend([("keys", keys), ("ledger", ledger)]);
+    }
+    if counts.is_empty() {
+        return;
+    }
+    let name = "ingot_state_errors_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Operations on the shared stores (Redis, PostgreSQL) that failed, by what they were for.\n# TYPE {name} counter"
+    );
+    for (store, n) in counts {
+        let _ = writeln!(out, "{name}{{store=\"{store}\"}} {n}");
     }
 }
 

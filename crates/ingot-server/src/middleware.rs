@@ -107,7 +107,7 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
     });
     let caller = match (configured, store) {
         (Some(i), _) => Caller::Configured(i),
-        (None, Some(store)) => match store.authenticate(presented, state.metrics()).await {
+        (None, Some(store)) => match store.authenticate(presented).await {
             Ok(Some(record)) => Caller::Managed(record),
             Ok(None) => return ApiError::Unauthorized.into_response(),
             Err(e) => return e.into_response(),
@@ -128,11 +128,7 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
         }
         return next.run(req).await;
     }
-    let admission = match state
-        .rate_limits()
-        .admit(&record.id, &limits, state.metrics())
-        .await
-    {
+    let admission = match state.rate_limits().admit(&record.id, &limits).await {
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };

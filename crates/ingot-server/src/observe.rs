@@ -130,21 +130,13 @@ impl Tally {
         let Some(caller) = caller else { return };
         let key_id = caller.ledger_id();
         if let Caller::Managed(_) = caller {
-            self.state.rate_limits().charge(
-                &key_id,
-                prompt_tokens + completion_tokens,
-                self.state.metrics(),
-            );
+            self.state
+                .rate_limits()
+                .charge(&key_id, prompt_tokens + completion_tokens);
         }
         if let Some(store) = self.state.key_store() {
             let model = model.unwrap_or_default();
-            store.record_usage(
-                &key_id,
-                &model,
-                prompt_tokens,
-                completion_tokens,
-                self.state.metrics(),
-            );
+            store.record_usage(&key_id, &model, prompt_tokens, completion_tokens);
         }
     }
 }

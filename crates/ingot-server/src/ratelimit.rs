@@ -1,7 +1,7 @@
 //! Per-key rate limits of managed keys: kept in this process (the default), or shared by
 //! every instance through Redis (`[state] redis_url`). One place decides what a store
 //! failure means: a 503 (`state_unavailable`), or with `fail_open` the request goes on
-//! unlimited and the failure is counted and logged.
+//! unlimited and the failure is logged (the limiter counts its failures for `/metrics`).
 
 use std::sync::Arc;
 
@@ -9,7 +9,6 @@ use ingot_keys::{Limiter, Limits, Permit, RateInfo};
 use ingot_state::{SharedLimiter, SharedPermit};
 
 use crate::error::ApiError;
-use crate::metrics::Metrics;
 
 /// A refusal: which limit, how long until the request would be admitted, the headers.
 pub type Refusal = ingot_keys::Refusal;
@@ -50,12 +49,7 @@ impl RateLimits {
     ///
     /// # Errors
     /// [`ApiError::StateUnavailable`] when Redis cannot decide and `fail_open` is off.
-    pub async fn admit(
-        &self,
-        key: &str,
-        limits: &Limits,
-        metrics: &Metrics,
-    ) -> Result<Admission, ApiError> {
+    pub async fn admit(&self, key: &str, limits: &Limits) -> Result<Admission, ApiError> {
         match self {
             RateLimits::Local(l) => Ok(match l.admit(key, limits) {
                 Ok((permit, info)) => Admission::Admitted(Held::Local(permit), Some(info)),
@@ -65,7 +59,6 @@ impl RateLimits {
                 Ok(Ok((permit, info))) => Ok(Admission::Admitted(Held::Shared(permit), Some(info))),
                 Ok(Err(refusal)) => Ok(Admission::Refused(refusal)),
                 Err(e) => {
-                    metrics.state_error("limits");
                     if *fail_open {
                         tracing::warn!("rate limits not checked (fail_open): {e}");
                         Ok(Admission::Admitted(Held::Unchecked, None))
@@ -81,18 +74,16 @@ impl RateLimits {
     }
 
     /// Charges a finished request's tokens to `key` (in the background for Redis).
-    pub fn charge(&self, key: &str, tokens: u64, metrics: &Arc<Metrics>) {
+    pub fn charge(&self, key: &str, tokens: u64) {
         match self {
             RateLimits::Local(l) => l.charge(key, tokens),
             RateLimits::Shared { limiter, .. } => {
                 let Ok(rt) = tokio::runtime::Handle::try_current() else {
                     return;
                 };
-                let (limiter, key, metrics) =
-                    (Arc::clone(limiter), key.to_owned(), Arc::clone(metrics));
+                let (limiter, key) = (Arc::clone(limiter), key.to_owned());
                 rt.spawn(async move {
                     if let Err(e) = limiter.charge(&key, tokens).await {
-                        metrics.state_error("limits");
                         tracing::warn!("{tokens} tokens not charged to a key's limit: {e}");
                     }
                 });

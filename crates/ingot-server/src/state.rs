@@ -290,7 +290,7 @@ impl AppState {
         let Some(store) = self.key_store() else {
             return Ok(false);
         };
-        let exist = store.has_keys(self.metrics()).await?;
+        let exist = store.has_keys().await?;
         if exist {
             self.0.managed_keys_seen.store(true, Ordering::Relaxed);
         }

@@ -109,6 +109,8 @@ pub struct SharedLimiter {
     /// Makes members unique across instances.
     instance: String,
     seq: AtomicU64,
+    /// Decisions and charges that failed (Redis away, slow or refusing).
+    failures: AtomicU64,
 }
 
 /// An admitted request; dropping it frees its concurrency slot (in the background).
@@ -155,7 +157,20 @@ impl SharedLimiter {
             charge: Script::new(CHARGE),
             instance: id.iter().map(|b| format!("{b:02x}")).collect(),
             seq: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
         }))
+    }
+
+    /// Decisions and charges that failed since start (for metrics; `ping` is not counted).
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    fn counted<T>(&self, r: Result<T, StateError>) -> Result<T, StateError> {
+        if r.is_err() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        r
     }
 
     /// Where it keeps its state.
@@ -205,8 +220,9 @@ impl SharedLimiter {
         let reply = self
             .redis
             .eval(&self.admit, &[&req, &tok, &run], &args)
-            .await?;
-        let d = Decision::from_reply(&reply)?;
+            .await;
+        let reply = self.counted(reply)?;
+        let d = self.counted(Decision::from_reply(&reply))?;
         let info = d.info(limits);
         if let Some(denied) = d.denied {
             return Ok(Err((denied, d.wait, info)));
@@ -230,10 +246,11 @@ impl SharedLimiter {
         let [_, tok, _] = keys(key);
         let member = format!("{}:{tokens}", self.member());
         let window = WINDOW.as_millis().to_string();
-        self.redis
+        let r = self
+            .redis
             .eval(&self.charge, &[&tok], &[&member, &window])
-            .await
-            .map(|_| ())
+            .await;
+        self.counted(r).map(|_| ())
     }
 }
 

@@ -8,6 +8,7 @@
 //! it on loopback or a private network.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ingot_keys::{KeyRecord, Limits, UsageRow};
@@ -52,6 +53,8 @@ pub struct PgKeyStore {
     config: tokio_postgres::Config,
     timeout: Duration,
     client: Mutex<Option<Arc<Client>>>,
+    key_failures: AtomicU64,
+    ledger_failures: AtomicU64,
 }
 
 impl std::fmt::Debug for PgKeyStore {
@@ -78,7 +81,25 @@ impl PgKeyStore {
             config,
             timeout,
             client: Mutex::new(None),
+            key_failures: AtomicU64::new(0),
+            ledger_failures: AtomicU64::new(0),
         })
+    }
+
+    /// Failed key lookups (`authenticate`, `has_keys`) and ledger writes since start, for
+    /// metrics.
+    pub fn failures(&self) -> (u64, u64) {
+        (
+            self.key_failures.load(Ordering::Relaxed),
+            self.ledger_failures.load(Ordering::Relaxed),
+        )
+    }
+
+    fn count<T>(counter: &AtomicU64, r: Result<T, StateError>) -> Result<T, StateError> {
+        if r.is_err() {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        r
     }
 
     /// Host, port and database, for messages (no user or password).
@@ -215,7 +236,8 @@ impl PgKeyStore {
                 c.query_one("SELECT EXISTS (SELECT 1 FROM api_keys)", &[])
                     .await
             })
-            .await?;
+            .await;
+        let row = Self::count(&self.key_failures, row)?;
         row.try_get(0)
             .map_err(|e| StateError::Protocol(e.to_string()))
     }
@@ -261,7 +283,8 @@ impl PgKeyStore {
                 )
                 .await
             })
-            .await?;
+            .await;
+        let row = Self::count(&self.key_failures, row)?;
         row.as_ref().map(record).transpose()
     }
 
@@ -280,8 +303,9 @@ impl PgKeyStore {
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let (p, c_) = (n(prompt_tokens), n(completion_tokens));
         let (key_id, model) = (key_id.to_owned(), model.to_owned());
-        self.run(|c| async move {
-            c.execute(
+        let r = self
+            .run(|c| async move {
+                c.execute(
                 "INSERT INTO usage (key_id, model, day, requests, prompt_tokens, completion_tokens)
                  VALUES ($1, $2, $3, 1, $4, $5)
                  ON CONFLICT (key_id, model, day) DO UPDATE SET
@@ -291,9 +315,9 @@ impl PgKeyStore {
                 &[&key_id, &model, &day, &p, &c_],
             )
             .await
-        })
-        .await
-        .map(|_| ())
+            })
+            .await;
+        Self::count(&self.ledger_failures, r).map(|_| ())
     }
 
     /// Ledger rows, optionally of one key (by id or prefix), by day then key then model.
