@@ -73,8 +73,9 @@ pub fn app(state: AppState) -> Router {
         ));
     // Bring-your-own-key upstreams need the caller's key where the request is forwarded.
     let v1 = if state.proxy().forwards_client_keys() {
-        v1.route_layer(axum::middleware::from_fn(
-            backends::upstream::remember_caller_key,
+        v1.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::remember_caller_key,
         ))
     } else {
         v1

@@ -7,10 +7,12 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use ingot_proxy::ApiKey;
 use subtle::ConstantTimeEq;
 
 use ingot_keys::{Denied, RateInfo};
 
+use crate::backends::upstream::with_caller_key;
 use crate::error::{ApiError, LoggedError};
 use crate::observe::{Caller, Tally, guard_body};
 use crate::ratelimit::Admission;
@@ -163,6 +165,28 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
             guard_body(resp, held)
         }
     }
+}
+
+/// Keeps the caller's bearer key for upstreams with `forward_client_key` (installed only when
+/// one has it). Only while this server requires no key of its own: otherwise the bearer is
+/// an ingot key, which must never reach an upstream.
+pub async fn remember_caller_key(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let own_auth = !state.keys().is_empty() || state.managed_keys_exist().await.unwrap_or(true);
+    let key = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            let token = token.trim();
+            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| ApiKey::new(token))
+        })
+        .filter(|_| !own_auth);
+    with_caller_key(key, next.run(req)).await
 }
 
 /// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` for the limits the key has.

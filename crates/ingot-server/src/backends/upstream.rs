@@ -18,26 +18,14 @@ use tokio::sync::Semaphore;
 
 tokio::task_local! {
     /// The key the caller presented (`Authorization: Bearer`), for upstreams that forward
-    /// it (`forward_client_key`). Set for the request's handler by [`remember_caller_key`].
+    /// it (`forward_client_key`). Set for the request's handler by
+    /// [`crate::middleware::remember_caller_key`] through [`with_caller_key`].
     static CALLER_KEY: Option<ApiKey>;
 }
 
-/// Middleware: keeps the caller's bearer key for the upstreams that forward it. Installed
-/// only when one does.
-pub async fn remember_caller_key(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let key = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            let token = token.trim();
-            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| ApiKey::new(token))
-        });
-    CALLER_KEY.scope(key, next.run(req)).await
+/// Runs `f` (a request's handling) with the caller's own key known to upstream routes.
+pub async fn with_caller_key<F: Future>(key: Option<ApiKey>, f: F) -> F::Output {
+    CALLER_KEY.scope(key, f).await
 }
 
 /// What every upstream route shares: the pool, the in-flight gate, where refusals are

@@ -53,3 +53,27 @@ async fn the_callers_key_is_forwarded_only_where_configured() {
         Some("Bearer key-of-own")
     );
 }
+
+#[tokio::test]
+async fn an_ingot_key_is_never_forwarded() {
+    let up = mock(|_, _| json_reply(200, &completion(CHAT_ID))).await;
+    let mut byok = upstream("byok", &up.base_url, &["meta/*"]);
+    byok.forward_client_key = true;
+    let mut cfg = bare_config();
+    cfg.api_keys = vec!["ingot-secret".into()];
+    cfg.upstreams = vec![byok];
+    let s = spawn(cfg, false).await;
+    let resp = http()
+        .post(format!("{}/v1/chat/completions", s.base))
+        .bearer_auth("ingot-secret")
+        .json(&chat(CHAT_ID))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // This server requires its own keys: the bearer is one of them, and stays here.
+    assert_eq!(
+        up.seen()[0].header("authorization"),
+        Some("Bearer key-of-byok")
+    );
+}
