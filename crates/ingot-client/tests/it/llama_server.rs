@@ -51,12 +51,15 @@ async fn sdk_against_llama_server() {
     assert!(chunks > 2, "{chunks} chunks");
     assert_eq!(streamed, text, "greedy stream and non-stream differ");
 
-    // llama.cpp's error envelope is OpenAI's with an int code; a 400 is not retried.
+    // llama.cpp's error envelope is OpenAI's with an int code; a 400 is not retried. A fresh
+    // client, so that a pooled connection the server has since closed cannot add a
+    // (legitimate) connection retry to the count.
     let mut bad = req(8);
     bad.extra.insert(
         "response_format".into(),
         serde_json::json!({"type": "bogus"}),
     );
+    let client = Client::new(ClientConfig::new(&server.base_url)).unwrap();
     let err = client.chat(bad).await.unwrap_err();
     let ClientError::Api(api) = &err else {
         panic!("{err:?}")
