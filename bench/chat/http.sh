@@ -5,7 +5,10 @@
 # TTFT p50/p99 at 1, 4, 8 and 16 concurrent streams and prints the ratios ingot / llama-server.
 #
 #   bench/chat/http.sh [--streams 1,4,8,16] [--max-tokens 128] [--slots 8] [--ctx-per-slot 1024]
-#                      [--distinct-prompts] [--unified-kv]
+#                      [--distinct-prompts] [--unified-kv] [--model smollm2|qwen]
+#
+# --model qwen measures the default pack's larger model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M,
+# asked for by its own id) instead of SmolLM2-135M.
 #
 # By default every stream sends the same prompt, which llama-server answers partly from its
 # prompt cache; --distinct-prompts gives each stream its own prompt.
@@ -13,7 +16,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 source "$root/bench/common.sh"
-streams="1,4,8,16"; max_tokens=128; slots=8; ctx=1024; distinct=""; unified=""
+streams="1,4,8,16"; max_tokens=128; slots=8; ctx=1024; distinct=""; unified=""; which="smollm2"
 while [ $# -gt 0 ]; do
   case "$1" in
     --streams) streams="$2"; shift 2 ;;
@@ -22,10 +25,17 @@ while [ $# -gt 0 ]; do
     --ctx-per-slot) ctx="$2"; shift 2 ;;
     --distinct-prompts) distinct="--distinct-prompts"; shift ;;
     --unified-kv) unified="--chat-unified-kv"; shift ;;
+    --model) which="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-model="$INGOT_MODEL_DIR/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+case "$which" in
+  smollm2) model="$INGOT_MODEL_DIR/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+           ingot_id="meta/llama-3.1-8b-instruct" ;;
+  qwen) model="$INGOT_MODEL_DIR/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+        ingot_id="Qwen/Qwen2.5-Coder-0.5B-Instruct" ;;
+  *) echo "--model is smollm2 or qwen" >&2; exit 2 ;;
+esac
 [ -f "$model" ] || "$root/scripts/setup-models.sh"
 llama_server="$("$root/scripts/llama-server.sh")"
 (cd "$root" && cargo build --release --locked -q -p ingot-cli)
@@ -37,7 +47,7 @@ port="$(free_port)"
 pids+=($!)
 wait_ready "http://127.0.0.1:$port/v1/health/ready"
 echo "== ingot serve ($slots slots x $ctx tokens)" >&2
-python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model meta/llama-3.1-8b-instruct \
+python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model "$ingot_id" \
   --streams "$streams" --max-tokens "$max_tokens" $distinct | tee "$out/ingot.json"
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
@@ -47,7 +57,7 @@ port="$(free_port)"
 pids+=($!)
 wait_ready "http://127.0.0.1:$port/health"
 echo "== llama-server --parallel $slots (-c $((slots * ctx)))" >&2
-python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model smollm2 \
+python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model "$which" \
   --streams "$streams" --max-tokens "$max_tokens" $distinct | tee "$out/peer.json"
 echo
 python3 "$here/driver.py" compare-http "$out/ingot.json" "$out/peer.json"
