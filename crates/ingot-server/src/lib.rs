@@ -71,15 +71,6 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             middleware::require_api_key,
         ));
-    // Bring-your-own-key upstreams need the caller's key where the request is forwarded.
-    let v1 = if state.proxy().forwards_client_keys() {
-        v1.route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::remember_caller_key,
-        ))
-    } else {
-        v1
-    };
     let health = Router::new()
         .route("/v1/health/live", get(routes::health::live))
         .route("/health", get(routes::health::live))

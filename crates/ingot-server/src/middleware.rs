@@ -86,20 +86,18 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
     if keys.is_empty() {
         // Only managed keys can turn authentication on: once the store holds any.
         match state.managed_keys_exist().await {
+            // No key of ours is required: a bearer the caller sends is its own, which
+            // upstreams with `forward_client_key` get (an ingot key never leaves).
+            Ok(false) if state.proxy().forwards_client_keys() => {
+                let key = bearer(&req).map(ApiKey::new);
+                return with_caller_key(key, next.run(req)).await;
+            }
             Ok(false) => return next.run(req).await,
             Ok(true) => {}
             Err(e) => return e.into_response(),
         }
     }
-    let presented = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
-    let Some(presented) = presented else {
+    let Some(presented) = bearer(&req) else {
         return ApiError::Unauthorized.into_response();
     };
     // Check every configured key so the time taken does not reveal which one matched.
@@ -167,26 +165,12 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
     }
 }
 
-/// Keeps the caller's bearer key for upstreams with `forward_client_key` (installed only when
-/// one has it). Only while this server requires no key of its own: otherwise the bearer is
-/// an ingot key, which must never reach an upstream.
-pub async fn remember_caller_key(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let own_auth = !state.keys().is_empty() || state.managed_keys_exist().await.unwrap_or(true);
-    let key = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            let token = token.trim();
-            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| ApiKey::new(token))
-        })
-        .filter(|_| !own_auth);
-    with_caller_key(key, next.run(req)).await
+/// The key of `Authorization: Bearer KEY`, when there is one.
+fn bearer(req: &Request) -> Option<&str> {
+    let v = req.headers().get(axum::http::header::AUTHORIZATION)?;
+    let (scheme, token) = v.to_str().ok()?.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` for the limits the key has.

@@ -19,7 +19,8 @@ use tokio::sync::Semaphore;
 tokio::task_local! {
     /// The key the caller presented (`Authorization: Bearer`), for upstreams that forward
     /// it (`forward_client_key`). Set for the request's handler by
-    /// [`crate::middleware::remember_caller_key`] through [`with_caller_key`].
+    /// [`crate::middleware::require_api_key`] through [`with_caller_key`], only while the
+    /// server requires no key of its own.
     static CALLER_KEY: Option<ApiKey>;
 }
 
