@@ -7,6 +7,11 @@
   driver.py http --base-url http://127.0.0.1:8000/v1 --model ID [--streams 1,4,8,16] [--max-tokens 128]
       Any OpenAI-compatible server (ingot, llama-server, vLLM): streams concurrent chat
       completions, reports TTFT (p50, p99) and aggregate completion tokens/s per concurrency. JSON out.
+  driver.py texts --base-url URL --model ID [--prompts 16] [--max-tokens 48] [--together]
+      Seeded completions (temperature 0.8, seed 7) of N prompts sharing a system prompt, one
+      after the other or all at once; prints their texts as JSON.
+  driver.py compare-texts REFERENCE.json OTHER.json
+      How many of OTHER's texts differ from REFERENCE's.
   driver.py compare ENGINE.json LLAMACPP.json
       Prints the ratios engine / llama.cpp.
   driver.py compare-http INGOT.json PEER.json
@@ -116,6 +121,48 @@ def cmd_http(a):
     print(json.dumps({"base_url": a.base_url, "model": a.model, "results": results}))
 
 
+SYSTEM = ("You are a helpful assistant for a public library. Answer in two or three plain sentences, "
+          "in a friendly tone, without lists or headings. If a question is unclear, answer the most "
+          "likely reading of it. Prefer concrete facts to general statements, mention one surprising "
+          "detail when you know one, and never invent titles, names or numbers. Visitors range from "
+          "children doing homework to retired engineers, so keep the words simple but the facts exact. ") * 2
+TOPICS = ["rivers", "bread", "comets", "glass", "owls", "tides", "copper", "moss", "kites",
+          "salt", "bees", "clocks", "deserts", "violins", "maps", "ice"]
+
+
+def complete(base, model, topic, max_tokens, out, i):
+    body = json.dumps({"model": model, "max_tokens": max_tokens, "temperature": 0.8, "seed": 7,
+                       "messages": [{"role": "system", "content": SYSTEM},
+                                    {"role": "user", "content": f"Tell me something about {topic}."}]})
+    req = urllib.request.Request(base.rstrip("/") + "/chat/completions", data=body.encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        out[i] = json.load(resp)["choices"][0]["message"]["content"]
+
+
+def cmd_texts(a):
+    topics = [TOPICS[i % len(TOPICS)] + ("" if i < len(TOPICS) else f" ({i})") for i in range(a.prompts)]
+    out = [None] * len(topics)
+    t0 = time.perf_counter()
+    if a.together:
+        threads = [threading.Thread(target=complete, args=(a.base_url, a.model, t, a.max_tokens, out, i))
+                   for i, t in enumerate(topics)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    else:
+        for i, t in enumerate(topics):
+            complete(a.base_url, a.model, t, a.max_tokens, out, i)
+    print(json.dumps({"texts": out, "wall_s": time.perf_counter() - t0}))
+
+
+def cmd_compare_texts(a):
+    ref, other = json.load(open(a.reference))["texts"], json.load(open(a.other))
+    differ = sum(x != y for x, y in zip(ref, other["texts"]))
+    print(f"{differ} of {len(ref)} differ ({other['wall_s']:.2f} s)")
+
+
 def cmd_compare_http(a):
     e, l = json.load(open(a.ingot)), json.load(open(a.peer))
     print(f"{'streams':>7} | {'ingot tok/s':>11} {'peer tok/s':>10} {'ratio':>6} | "
@@ -153,6 +200,15 @@ def main():
     s.add_argument("--streams", default="1,4,8,16")
     s.add_argument("--max-tokens", type=int, default=128)
     s.add_argument("--distinct-prompts", action="store_true")
+    s = sub.add_parser("texts")
+    s.add_argument("--base-url", required=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--prompts", type=int, default=16)
+    s.add_argument("--max-tokens", type=int, default=48)
+    s.add_argument("--together", action="store_true")
+    s = sub.add_parser("compare-texts")
+    s.add_argument("reference")
+    s.add_argument("other")
     s = sub.add_parser("compare")
     s.add_argument("engine")
     s.add_argument("llamacpp")
@@ -161,7 +217,8 @@ def main():
     s.add_argument("peer")
     a = p.parse_args()
     {"llamacpp": cmd_llamacpp, "http": cmd_http, "compare": cmd_compare,
-     "compare-http": cmd_compare_http}[a.cmd](a)
+     "compare-http": cmd_compare_http, "texts": cmd_texts,
+     "compare-texts": cmd_compare_texts}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -407,8 +407,8 @@ pub struct ServeArgs {
     /// The vision-language model's GGUF, when it is not the chat model (needs --vision-mmproj).
     #[arg(long, env = "INGOT_VISION_MODEL", requires = "vision_mmproj")]
     pub vision_model: Option<PathBuf>,
-    /// Share one KV cache among the chat slots: more throughput with many concurrent
-    /// streams, but a seeded request's output may change with what runs beside it.
+    /// Share one KV cache among the chat slots instead of one per slot (see "Output under
+    /// concurrency" in docs/configuration.md).
     #[arg(long, env = "INGOT_CHAT_UNIFIED_KV")]
     pub chat_unified_kv: bool,
     /// Do not load the local chat model.

@@ -83,6 +83,8 @@ pub(crate) struct Shared {
     pub(crate) prefilled_tokens: AtomicU64,
     /// Prompt tokens served from the prefix cache since load.
     pub(crate) cached_tokens: AtomicU64,
+    /// See [`EngineStats::kv_copies`].
+    pub(crate) kv_copies: AtomicU64,
     /// Output constraints: the token trie and compiled grammars.
     pub(crate) guidance: Guidance,
 }
@@ -120,6 +122,10 @@ pub struct EngineStats {
     pub prefilled_tokens: u64,
     /// Prompt tokens served from the prefix cache instead (not prefilled again).
     pub cached_tokens: u64,
+    /// Sequences whose KV cells were copied into another slot: a prefix shared with a
+    /// running or cached sequence, or a sequence moved into a gap to keep busy slots
+    /// consecutive.
+    pub kv_copies: u64,
 }
 
 /// A loaded chat model with its scheduler thread. Cheap to clone; `Send + Sync`.
@@ -271,6 +277,7 @@ impl ChatEngine {
             avg_job_ms: AtomicU64::new(0),
             prefilled_tokens: AtomicU64::new(0),
             cached_tokens: AtomicU64::new(0),
+            kv_copies: AtomicU64::new(0),
             guidance: Guidance::default(),
         });
         let tx = scheduler::spawn(Arc::clone(&shared))?;
@@ -426,6 +433,7 @@ impl ChatEngine {
         EngineStats {
             prefilled_tokens: shared.prefilled_tokens.load(Ordering::Relaxed),
             cached_tokens: shared.cached_tokens.load(Ordering::Relaxed),
+            kv_copies: shared.kv_copies.load(Ordering::Relaxed),
         }
     }
 

@@ -11,6 +11,7 @@
 //! # Layout
 //! - [`engine`]: [`ChatEngine`] — load, validate, render, tokenize, queue.
 //! - `scheduler`: the per-model thread — batching, chunked prefill, cancellation.
+//! - `slots`: the sequence slots — prefix cache, prefix sharing, keeping busy ones consecutive.
 //! - `sampler`: temperature/top-k/top-p/min-p/penalties/bias, per-sequence RNG, logprobs.
 //! - `stop`: UTF-8 buffering and stop strings across token boundaries.
 //! - [`grammar`]: output constraints (JSON Schema, regex, Lark, choices) through llguidance.
@@ -42,6 +43,7 @@ pub mod error;
 pub mod grammar;
 mod sampler;
 mod scheduler;
+mod slots;
 mod stop;
 pub mod template;
 pub mod tools;

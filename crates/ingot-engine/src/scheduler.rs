@@ -6,10 +6,13 @@
 //! steps whenever enough slots (sequences) are free; jobs whose receiver was dropped are freed
 //! at the start of the next step.
 //!
-//! Prompt-prefix cache: a finished (or cancelled) sequence keeps its KV cells and the list of
-//! tokens they hold until its slot is reused. A new job takes the free slot whose tokens share
-//! the longest prefix with its prompt, drops the cells past that prefix and prefills only the
-//! rest, so a resent system prompt or conversation history is not computed again.
+//! Prompt prefixes (`slots`): a finished (or cancelled) sequence keeps its KV cells and the
+//! list of tokens they hold until its slot is reused. A new job takes the free slot whose
+//! tokens share the longest prefix with its prompt and drops the cells past that prefix; when
+//! another slot, running or free, holds a longer prefix, its cells are copied, and when a job
+//! still prefilling will hold one, the new job waits for it. Only the rest is prefilled, so a
+//! resent system prompt or conversation history is not computed again, nor is a system prompt
+//! shared by requests that arrive together.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -27,6 +30,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use crate::engine::{Shared, default_threads, llama_backend, total_ctx};
 use crate::error::EngineError;
 use crate::sampler::{Sampler, choice_seed, logprobs};
+use crate::slots::{self, Share, SlotCache, common_prefix};
 use crate::stop::{StopMatcher, StopOutcome, Utf8Buffer};
 use crate::types::{ChatEvent, ChatJob, FinishReason, TokenLogprob};
 
@@ -111,6 +115,7 @@ fn run(
         active: Vec::new(),
         lookahead: None,
         disconnected: false,
+        min_gain: slots::min_gain(cfg.unified_kv, cfg.ctx_per_slot),
     };
     while sched.admit(rx) {
         sched.drop_cancelled();
@@ -121,6 +126,14 @@ fn run(
     }
     shared.active.store(0, Ordering::Relaxed);
     tracing::debug!(model = %shared.info.name, "scheduler stopped");
+}
+
+/// One sequence's share of a batch.
+enum Part {
+    /// The next token of choice `choice` of job `job`.
+    Decode { job: usize, choice: usize },
+    /// The next prompt tokens of job `job` (`Active::in_batch` of them).
+    Prefill { job: usize },
 }
 
 /// One choice of a job = one llama.cpp sequence.
@@ -189,28 +202,23 @@ struct Active {
     choices: Vec<Choice>,
     outbox: VecDeque<ChatEvent>,
     failed: bool,
+    /// Waiting for a job still prefilling to compute a prefix this prompt shares
+    /// ([`Share::Wait`]); not prefilled meanwhile.
+    waiting: bool,
 }
 
 impl Active {
     fn all_done(&self) -> bool {
         self.failed || self.choices.iter().all(|c| c.done)
     }
-}
 
-/// What one sequence slot holds in the KV cache, kept after its job ends for prefix reuse.
-#[derive(Default)]
-struct SlotCache {
-    /// Tokens in the slot's KV cells, at positions `0..tokens.len()`.
-    tokens: Vec<LlamaToken>,
-    /// When the slot was last released (scheduler ticks), for least-recently-used eviction.
-    last_used: u64,
-    /// The cells hold image embeddings, which `tokens` cannot describe: never reused.
-    media: bool,
-}
-
-/// Length of the common prefix of two token lists.
-fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+    /// A text prompt with tokens left to prefill, computing them itself (a possible donor).
+    fn prefilling(&self) -> bool {
+        !self.waiting
+            && !self.failed
+            && self.req.media.is_none()
+            && self.prefilled < self.req.prompt.len()
+    }
 }
 
 fn slot_mut(slots: &mut [SlotCache], seq: i32) -> Option<&mut SlotCache> {
@@ -229,6 +237,8 @@ struct Scheduler<'m> {
     active: Vec<Active>,
     lookahead: Option<Request>,
     disconnected: bool,
+    /// Fewest prompt tokens a prefix copy must save ([`slots::min_gain`]).
+    min_gain: usize,
 }
 
 impl Scheduler<'_> {
@@ -328,28 +338,160 @@ impl Scheduler<'_> {
             choices,
             outbox: VecDeque::new(),
             failed: false,
+            waiting: false,
         });
+        if let Some(i) = self.active.len().checked_sub(1) {
+            self.share_prefix(i);
+        }
     }
 
-    /// Takes the free slot that best serves `prompt`: the longest common prefix with its
-    /// resident tokens, else an empty slot, else the least recently used one.
-    fn take_slot(&mut self, prompt: &[LlamaToken]) -> Option<i32> {
-        let slots = &self.slots;
-        let score = |seq: i32| {
-            let slot = usize::try_from(seq).ok().and_then(|s| slots.get(s));
-            slot.map_or((0, false, std::cmp::Reverse(0)), |s| {
-                (
-                    common_prefix(&s.tokens, prompt),
-                    s.tokens.is_empty(),
-                    std::cmp::Reverse(s.last_used),
-                )
-            })
+    /// Plans where job `i`'s prefix comes from ([`slots::plan`]) and acts on it: copies
+    /// another slot's cells, waits for a prefill in flight, or leaves the job to prefill.
+    fn share_prefix(&mut self, i: usize) {
+        let Some(job) = self.active.get(i) else {
+            return;
         };
-        let (pos, _) = self
-            .free
-            .iter()
-            .enumerate()
-            .max_by_key(|&(_, &seq)| score(seq))?;
+        let Some(own) = job.choices.first().map(|c| c.seq_id) else {
+            return;
+        };
+        if !self.shared.cfg.prefix_cache || job.failed || job.req.media.is_some() {
+            return;
+        }
+        let ctx = &self.ctx;
+        let share = slots::plan(
+            &self.slots,
+            own,
+            job.prefilled,
+            &job.req.prompt,
+            |seq| ctx.kv_cache_seq_pos_min(seq) == 0,
+            self.active
+                .iter()
+                .enumerate()
+                .filter(|&(j, a)| j != i && a.prefilling())
+                .map(|(_, a)| a.req.prompt.as_slice()),
+            self.min_gain,
+        );
+        let had = job.prefilled;
+        let held = match share {
+            Share::Own => had,
+            Share::Wait { .. } => {
+                if let Some(job) = self.active.get_mut(i) {
+                    job.waiting = true;
+                }
+                return;
+            }
+            Share::Copy { from, len } => self.copy_prefix(from, own, len),
+        };
+        let Some(job) = self.active.get_mut(i) else {
+            return;
+        };
+        job.waiting = false;
+        job.prefilled = held;
+        if let Some(first) = job.choices.first_mut() {
+            first.n_past = i32::try_from(held).unwrap_or(0);
+        }
+        job.req
+            .cached
+            .store(u32::try_from(held).unwrap_or(0), Ordering::Release);
+        if held > had {
+            self.shared
+                .cached_tokens
+                .fetch_add(u64::try_from(held - had).unwrap_or(0), Ordering::Relaxed);
+            tracing::trace!(seq = own, tokens = held, "prefix copied");
+        }
+    }
+
+    /// Makes slot `to` hold the first `len` cells of slot `from`. Returns the tokens `to`
+    /// holds after: `len`, or 0 when the cache cannot drop the copied cells past `len` (the
+    /// slot is then emptied).
+    fn copy_prefix(&mut self, from: i32, to: i32, len: usize) -> usize {
+        let tokens = usize::try_from(from)
+            .ok()
+            .and_then(|s| self.slots.get(s))
+            .and_then(|s| s.tokens.get(..len))
+            .map(<[LlamaToken]>::to_vec);
+        let (Some(tokens), Ok(dst), Ok(p0)) = (tokens, u32::try_from(to), u32::try_from(len))
+        else {
+            return 0;
+        };
+        // With a stream per sequence llama.cpp copies the whole stream (at the next decode),
+        // then the cells past `len` are dropped; with a unified cache the cells are shared.
+        let _ = self.ctx.clear_kv_cache_seq(Some(dst), None, None);
+        let copied = self.ctx.copy_kv_cache_seq(from, to, None, None).is_ok()
+            && matches!(
+                self.ctx.clear_kv_cache_seq(Some(dst), Some(p0), None),
+                Ok(true)
+            );
+        if !copied {
+            self.reset_slot(to);
+            return 0;
+        }
+        if let Some(slot) = slot_mut(&mut self.slots, to) {
+            slot.tokens = tokens;
+            slot.media = false;
+        }
+        self.shared.kv_copies.fetch_add(1, Ordering::Relaxed);
+        len
+    }
+
+    /// Moves sequences into the gaps finished ones left, so the busy slots are consecutive
+    /// ([`slots::packing`]): with a KV stream per sequence each run of consecutive ids costs a
+    /// pass over the weights per step, and one stream copy costs less than that. The slot a
+    /// sequence leaves keeps its cells as a prefix cache.
+    fn pack(&mut self) {
+        if self.shared.cfg.unified_kv {
+            return;
+        }
+        let busy: Vec<bool> = (0..self.slots.len())
+            .map(|s| i32::try_from(s).is_ok_and(|s| !self.free.contains(&s)))
+            .collect();
+        for (from, to) in slots::packing(&busy) {
+            let Some(pos) = self.free.iter().position(|&s| s == to) else {
+                continue;
+            };
+            if self.ctx.copy_kv_cache_seq(from, to, None, None).is_err() {
+                continue;
+            }
+            self.free.swap_remove(pos);
+            let moved = self
+                .active
+                .iter_mut()
+                .flat_map(|j| j.choices.iter_mut())
+                .find(|c| c.seq_id == from && !c.done);
+            if let Some(c) = moved {
+                c.seq_id = to;
+            }
+            let (tokens, media) = slot_mut(&mut self.slots, from)
+                .map(|s| (s.tokens.clone(), s.media))
+                .unwrap_or_default();
+            if let Some(slot) = slot_mut(&mut self.slots, to) {
+                slot.tokens = tokens;
+                slot.media = media;
+            }
+            self.release(from, true);
+            self.shared.kv_copies.fetch_add(1, Ordering::Relaxed);
+            tracing::trace!(from, to, "sequence moved");
+        }
+    }
+
+    /// Gives each waiting job the prefix it waited for, once a donor holds it (or stops
+    /// prefilling).
+    fn resolve_waits(&mut self) {
+        for i in 0..self.active.len() {
+            if self.active[i].waiting {
+                self.share_prefix(i);
+            }
+        }
+    }
+
+    /// Takes the free slot that best serves `prompt` ([`slots::choose_slot`]).
+    fn take_slot(&mut self, prompt: &[LlamaToken]) -> Option<i32> {
+        let free = &self.free;
+        let busy = |seq: i32| {
+            usize::try_from(seq).is_ok_and(|s| s < self.slots.len()) && !free.contains(&seq)
+        };
+        let streams = !self.shared.cfg.unified_kv;
+        let pos = slots::choose_slot(free, &self.slots, busy, prompt, streams)?;
         Some(self.free.swap_remove(pos))
     }
 
@@ -477,6 +619,7 @@ impl Scheduler<'_> {
             choices,
             outbox,
             failed,
+            waiting: false,
         });
     }
 
@@ -513,52 +656,86 @@ impl Scheduler<'_> {
 
     /// Builds and decodes one batch, then samples every sequence that got logits.
     fn step(&mut self) {
+        self.resolve_waits();
+        self.pack();
         self.batch.clear();
         let cap = self.shared.cfg.batch_tokens as usize;
-        let mut ok = true;
-        for job in &mut self.active {
+        let mut parts: Vec<(i32, Part)> = Vec::new();
+        for (j, job) in self.active.iter_mut().enumerate() {
             job.in_batch = 0;
             job.prefill_logits = None;
-            for c in &mut job.choices {
+            for (k, c) in job.choices.iter_mut().enumerate() {
                 c.batch_idx = None;
-                if let (false, Some(tok)) = (c.done, c.next) {
-                    c.batch_idx = Some(self.batch.n_tokens());
-                    ok &= self.batch.add(tok, c.n_past, &[c.seq_id], true).is_ok();
+                if !c.done && c.next.is_some() {
+                    parts.push((c.seq_id, Part::Decode { job: j, choice: k }));
                 }
             }
         }
-        let mut budget = cap.saturating_sub(usize::try_from(self.batch.n_tokens()).unwrap_or(cap));
-        for job in &mut self.active {
+        let mut budget = cap.saturating_sub(parts.len());
+        for (j, job) in self.active.iter_mut().enumerate() {
             if budget == 0 {
                 break;
             }
             let remaining = job.req.prompt.len() - job.prefilled;
-            if remaining == 0 || job.failed {
+            if remaining == 0 || job.failed || job.waiting {
                 continue;
             }
             let Some(seq) = job.choices.first().map(|c| c.seq_id) else {
                 continue;
             };
-            let take = remaining.min(budget);
-            for i in job.prefilled..job.prefilled + take {
-                let last = i + 1 == job.req.prompt.len();
-                if last {
-                    job.prefill_logits = Some(self.batch.n_tokens());
+            job.in_batch = remaining.min(budget);
+            budget -= job.in_batch;
+            parts.push((seq, Part::Prefill { job: j }));
+        }
+        // With a KV stream per sequence llama.cpp computes consecutive sequence ids in one
+        // pass only when they come in that order.
+        parts.sort_by_key(|&(seq, _)| seq);
+        let mut ok = true;
+        for (seq, part) in parts {
+            match part {
+                Part::Decode { job, choice } => {
+                    let c = self
+                        .active
+                        .get_mut(job)
+                        .and_then(|j| j.choices.get_mut(choice));
+                    if let Some(c) = c
+                        && let Some(tok) = c.next
+                    {
+                        c.batch_idx = Some(self.batch.n_tokens());
+                        ok &= self.batch.add(tok, c.n_past, &[seq], true).is_ok();
+                    }
                 }
-                let pos = i32::try_from(i).unwrap_or(i32::MAX);
-                ok &= self.batch.add(job.req.prompt[i], pos, &[seq], last).is_ok();
+                Part::Prefill { job } => {
+                    let Some(job) = self.active.get_mut(job) else {
+                        continue;
+                    };
+                    for i in job.prefilled..job.prefilled + job.in_batch {
+                        let last = i + 1 == job.req.prompt.len();
+                        if last {
+                            job.prefill_logits = Some(self.batch.n_tokens());
+                        }
+                        let pos = i32::try_from(i).unwrap_or(i32::MAX);
+                        ok &= self.batch.add(job.req.prompt[i], pos, &[seq], last).is_ok();
+                    }
+                }
             }
-            job.in_batch = take;
-            budget -= take;
         }
         if self.batch.n_tokens() == 0 {
             return;
         }
+        let started = Instant::now();
         let result = if ok {
             self.ctx.decode(&mut self.batch).map_err(|e| e.to_string())
         } else {
             Err("batch overflow".to_owned())
         };
+        tracing::trace!(
+            tokens = self.batch.n_tokens(),
+            jobs = self.active.len(),
+            prefilling = self.active.iter().filter(|j| j.in_batch > 0).count(),
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "decoded"
+        );
         if let Err(e) = result {
             tracing::error!(error = %e, "llama.cpp decode failed");
             self.fail_batch(&format!("decode failed: {e}"));

@@ -22,17 +22,22 @@ pub struct ChatEngineConfig {
     pub batch_tokens: u32,
     /// Jinja chat template overriding the GGUF's `tokenizer.chat_template`.
     pub chat_template: Option<String>,
-    /// One KV cache shared by all sequences instead of one per sequence. Faster with many
-    /// concurrent streams (about 1.4x at 8 on 2 cores), but attention then runs over the
-    /// shared cache, so a seeded request's output can change with what else is running.
-    /// Off by default: the same seed gives the same output whatever runs beside it.
+    /// One KV cache shared by all sequences instead of one per sequence: attention then runs
+    /// over the shared cells, and prefix copies only mark cells as shared. Off by default.
+    ///
+    /// Neither layout makes a request's output independent of what runs beside it: llama.cpp's
+    /// CPU kernels round differently for different batch shapes, so a prompt prefilled beside
+    /// others (or in other chunks) can flip a near-tie between two tokens. Measured with
+    /// `bench/chat/determinism.sh` (docs/benchmarks.md): with a 200-token system prompt, most
+    /// seeded texts sent at once differ from their text alone in every layout; only
+    /// `max_slots = 1` keeps them identical, at about 3x the wall time.
     pub unified_kv: bool,
     /// Keep a finished sequence's KV cells until its slot is reused, so that a new prompt
     /// sharing a prefix with them (a resent system prompt, the history of a conversation)
-    /// prefills only the rest. The reused cells hold the same values a fresh prefill computes
-    /// up to float rounding: llama.cpp's kernels round differently for large and small prompt
-    /// batches (as with chunked prefill), which can flip a near-tie between two tokens. Off:
-    /// every prompt is prefilled in full and a slot's cells are cleared when its job ends.
+    /// prefills only the rest; and let prompts that arrive together share the prefix they
+    /// have in common, prefilled once (the `slots` module). The reused cells hold the values
+    /// a fresh prefill computes up to float rounding (see [`Self::unified_kv`]). Off: every
+    /// prompt is prefilled in full and a slot's cells are cleared when its job ends.
     pub prefix_cache: bool,
     /// A llama.cpp multimodal projector (`mmproj` GGUF) matching the model: with it the
     /// engine takes images ([`ChatJob::images`]) through llama.cpp's `mtmd` library
@@ -149,7 +154,9 @@ pub struct SamplingParams {
     /// End-of-generation tokens are not drawn before this many tokens were generated (NIM and
     /// vLLM `min_tokens`; stop strings still apply). 0 = off.
     pub min_tokens: u32,
-    /// Per-sequence RNG seed: same seed ⇒ same output whatever else runs. `None` = random.
+    /// Per-sequence RNG seed: the sequence draws the same numbers whatever else runs (its
+    /// logits may still round differently beside other prompts: see
+    /// [`ChatEngineConfig::unified_kv`]). `None` = random.
     pub seed: Option<u64>,
 }
 

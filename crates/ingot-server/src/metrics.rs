@@ -295,7 +295,7 @@ fn render_engines(out: &mut String, state: &AppState) {
         return;
     }
     type Get = fn(&ingot_engine::ChatEngine) -> u64;
-    let families: [(&str, &str, &str, Get); 4] = [
+    let families: [(&str, &str, &str, Get); 5] = [
         (
             "ingot_queue_depth",
             "Requests waiting for a sequence slot of a local model.",
@@ -319,6 +319,12 @@ fn render_engines(out: &mut String, state: &AppState) {
             "Prompt tokens a local model reused from its prefix cache.",
             "counter",
             |c| c.stats().cached_tokens,
+        ),
+        (
+            "ingot_kv_copies_total",
+            "Sequences a local model copied between KV slots (shared prefixes, compaction).",
+            "counter",
+            |c| c.stats().kv_copies,
         ),
     ];
     for (name, help, kind, get) in families {

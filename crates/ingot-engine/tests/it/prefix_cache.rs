@@ -3,7 +3,7 @@
 
 use ingot_engine::{ChatEngine, ChatEvent, ChatJob, ChatMessage, SamplingParams};
 
-use crate::common::{collect, engine, engine_with, job, run};
+use crate::common::{Output, collect, engine, engine_with, job, run};
 
 fn prompt_tokens(engine: &ChatEngine, j: &ChatJob) -> Vec<u32> {
     engine.tokenize(&engine.render_prompt(j).unwrap())
@@ -111,4 +111,111 @@ fn n_choices_after_reuse_and_disabled_cache() {
     assert_eq!(run_cached(&off, j), (first, 0));
     assert_eq!(off.stats().cached_tokens, 0);
     assert_eq!(off.stats().prefilled_tokens, 2 * n);
+}
+
+fn with_system(system: &str, user: &str, max_tokens: u32) -> ChatJob {
+    let mut j = job(user, max_tokens);
+    j.messages.insert(0, ChatMessage::new("system", system));
+    j
+}
+
+/// Runs a job to the end; returns its output and the prompt tokens it got from the cache.
+fn run_counting(h: ingot_engine::JobHandle) -> (Output, usize) {
+    let mut h = h;
+    let first = h.events.blocking_recv();
+    let cached = h.cached_tokens() as usize;
+    let mut out = collect(h, 1).remove(0);
+    if let Some(ChatEvent::Delta { text, logprobs, .. }) = first {
+        out.text.insert_str(0, &text);
+        out.logprobs.splice(0..0, logprobs);
+    }
+    (out, cached)
+}
+
+#[test]
+fn prompts_arriving_together_prefill_their_shared_prefix_once() {
+    let Some(engine) = engine() else { return };
+    // a system prompt longer than one batch (256 tokens here), so the first job is still
+    // prefilling it when the others are admitted: they wait for it, then copy its cells
+    let system = "You are a careful assistant who answers in one short sentence. ".repeat(30);
+    let jobs: Vec<ChatJob> = [
+        "Name a colour.",
+        "Name a fruit.",
+        "Name a river.",
+        "Name a city.",
+    ]
+    .iter()
+    .map(|q| {
+        let mut j = with_system(&system, q, 8);
+        j.top_logprobs = Some(5);
+        j
+    })
+    .collect();
+    let tokens: Vec<Vec<u32>> = jobs.iter().map(|j| prompt_tokens(&engine, j)).collect();
+    let shared = tokens[0]
+        .iter()
+        .zip(&tokens[1])
+        .take_while(|(a, b)| a == b)
+        .count();
+    assert!(shared > 256, "shared prefix {shared}");
+    let handles: Vec<_> = jobs
+        .iter()
+        .map(|j| engine.submit(j.clone()).unwrap())
+        .collect();
+    let (outs, cached): (Vec<Output>, Vec<usize>) = handles.into_iter().map(run_counting).unzip();
+    assert_eq!(cached, [0, shared, shared, shared]);
+    let total: usize = tokens.iter().map(Vec::len).sum();
+    let stats = engine.stats();
+    assert_eq!(stats.prefilled_tokens as usize, total - 3 * shared);
+    assert_eq!(stats.cached_tokens as usize, 3 * shared);
+    assert_eq!(stats.kv_copies, 3);
+    // The copied cells are the prompt's own: the first token's distribution is the one the
+    // prompt gives alone on a fresh engine, up to the rounding of a different batch shape
+    // (which may flip a near-tie later in the text, so the texts are not compared).
+    let fresh = engine_fresh();
+    for (j, out) in jobs.iter().zip(&outs) {
+        let solo = run(&fresh, j.clone());
+        let want = &solo.logprobs[0];
+        let got = out.logprobs[0]
+            .top
+            .iter()
+            .find(|(t, _, _)| *t == want.token)
+            .unwrap_or_else(|| panic!("{:?} not in {:?}", want.token, out.logprobs[0].top));
+        assert!(
+            (got.2 - want.logprob).abs() < 0.3,
+            "{:?}: {} alone, {} shared",
+            want.token,
+            want.logprob,
+            got.2
+        );
+    }
+}
+
+#[test]
+fn a_sequence_moved_into_a_gap_left_by_a_finished_one_continues_exactly() {
+    let Some(engine) = engine() else { return };
+    // System prompts that differ from their first word: nothing worth sharing between them.
+    let jobs = [
+        with_system("Speak like a pirate.", "Describe the sea.", 40),
+        with_system("Be brief.", "Say yes.", 2),
+        with_system("Answer as a poet.", "Describe a forest.", 40),
+        with_system("Pretend you are a chef.", "Describe bread.", 40),
+    ];
+    // Alone first: each prompt's cells stay in slots 0..3 in turn, so run together each job
+    // decodes from exactly the cells it had alone, whatever batch shape a prefill would get.
+    let solo: Vec<String> = jobs.iter().map(|j| run(&engine, j.clone()).text).collect();
+    let before = engine.stats().kv_copies;
+    let handles: Vec<_> = jobs
+        .iter()
+        .map(|j| engine.submit(j.clone()).unwrap())
+        .collect();
+    let together: Vec<String> = handles
+        .into_iter()
+        .map(|h| collect(h, 1).remove(0).text)
+        .collect();
+    // Together they take slots 0..3 again; the short job on slot 1 ends first and the job on
+    // slot 3 moves into its place, so the next steps compute one run of sequences, not two.
+    // The move copies the cells exactly, and the text is what it was alone.
+    assert_eq!(engine.stats().kv_copies - before, 1);
+    assert_eq!(together, solo);
 }

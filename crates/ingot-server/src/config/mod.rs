@@ -318,11 +318,11 @@ pub struct ChatConfig {
     pub queue_capacity: usize,
     /// Compute threads; 0 = one per core.
     pub threads: u32,
-    /// One KV cache for all slots: more throughput with many concurrent streams, but a
-    /// seeded request's output may then depend on what runs beside it (off by default).
+    /// One KV cache for all slots instead of one per slot (off by default).
     pub unified_kv: bool,
     /// Keep finished sequences' KV cells and reuse the longest matching prompt prefix
-    /// (repeated system prompts and conversation history are not prefilled again).
+    /// (repeated system prompts and conversation history are not prefilled again), and let
+    /// prompts that arrive together prefill the prefix they share once.
     pub prefix_cache: bool,
     /// Most tokens per decode step: bounds a prefill chunk, so a long prompt is interleaved
     /// with the running sequences' steps. An image that needs non-causal attention must fit
