@@ -10,7 +10,8 @@
 //!
 //! # Layout
 //! - [`engine`]: [`ChatEngine`] — load, validate, render, tokenize, queue.
-//! - `scheduler`: the per-model thread — batching, chunked prefill, cancellation.
+//! - `scheduler`: the per-model thread — batching, chunked prefill, cancellation; its
+//!   `placement` acts on the `slots` decisions, its `output` turns tokens into events.
 //! - `slots`: the sequence slots — prefix cache, prefix sharing, keeping busy ones consecutive.
 //! - `sampler`: temperature/top-k/top-p/min-p/penalties/bias, per-sequence RNG, logprobs.
 //! - `stop`: UTF-8 buffering and stop strings across token boundaries.
