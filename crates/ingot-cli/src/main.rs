@@ -12,6 +12,7 @@ mod cli;
 mod commands;
 mod conversation;
 mod exit;
+mod heap;
 mod interactive;
 mod keys;
 mod logline;

@@ -165,7 +165,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     let state = AppState::new(config);
-    let loader = tokio::spawn(ingot_server::load_engines(state.clone()));
+    let loader = tokio::spawn({
+        let state = state.clone();
+        async move {
+            ingot_server::load_engines(state).await;
+            crate::heap::release_free_pages();
+        }
+    });
     ingot_server::serve(listener, state, shutdown_signal())
         .await
         .context("serving")?;

@@ -40,6 +40,7 @@ mod error;
 mod minilm;
 mod ops;
 mod tokenize;
+mod unigram;
 mod worker;
 
 use std::path::Path;

@@ -1,11 +1,13 @@
 //! Text -> token ids with the model's `tokenizer.json`, plus prefixes, special tokens,
-//! the length check and truncation.
+//! the length check and truncation. A SentencePiece Unigram file (multilingual-e5) is read by
+//! our compact [`crate::unigram`]; any other by the `tokenizers` crate.
 
 use std::path::Path;
 
 use tokenizers::Tokenizer;
 
 use crate::error::EmbedError;
+use crate::unigram::Unigram;
 use crate::{EmbedInput, InputType, Truncate};
 
 /// e5's task prefixes.
@@ -16,8 +18,14 @@ pub(crate) const PASSAGE_PREFIX: &str = "passage: ";
 /// a word longer than 100 characters into one `[UNK]`.
 const MIN_CHARS_PER_TOKEN: usize = 100;
 
+/// Who turns text into ids.
+enum Backend {
+    Hf(Box<Tokenizer>),
+    Unigram(Box<Unigram>),
+}
+
 pub(crate) struct TextTokenizer {
-    tk: Tokenizer,
+    tk: Backend,
     bos: u32,
     eos: u32,
     vocab: usize,
@@ -33,31 +41,25 @@ impl TextTokenizer {
     /// Load `tokenizer.json`; `bos`/`eos` are taken from its post-processor (what it adds
     /// around an empty input). `vocab` is the model's embedding-table size.
     pub fn from_file(path: &Path, vocab: usize, uses_prefixes: bool) -> Result<Self, EmbedError> {
-        let mut tk = Tokenizer::from_file(path)
-            .map_err(|e| EmbedError::load(format!("{}: {e}", path.display())))?;
-        // Both shipped tokenizer.json files set their own truncation/padding (MiniLM: 128,
-        // fixed padding); length handling is ours.
-        tk.with_truncation(None)
-            .map_err(|e| EmbedError::load(format!("tokenizer: {e}")))?;
-        tk.with_padding(None);
-        let empty = tk
-            .encode("", true)
-            .map_err(|e| EmbedError::load(format!("tokenizer: {e}")))?;
-        let (bos, eos) = match empty.get_ids() {
-            [b, e] => (*b, *e),
-            other => {
-                return Err(EmbedError::load(format!(
-                    "tokenizer adds {} special tokens around an input; expected 2",
-                    other.len()
-                )));
+        let load = |e: &dyn std::fmt::Display| EmbedError::load(format!("{}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| load(&e))?;
+        let (tk, bos, eos, longest) = match Unigram::from_json(&text) {
+            Some(u) => {
+                let longest = u.longest_piece_chars();
+                let (bos, eos) = (u.bos, u.eos);
+                (Backend::Unigram(Box::new(u)), bos, eos, longest)
+            }
+            None => {
+                let (tk, bos, eos) = Self::hf(&text).map_err(|e| load(&e))?;
+                let longest = tk
+                    .get_vocab(true)
+                    .keys()
+                    .map(|k| k.trim_start_matches("##").chars().count())
+                    .max()
+                    .unwrap_or(0);
+                (Backend::Hf(Box::new(tk)), bos, eos, longest)
             }
         };
-        let longest = tk
-            .get_vocab(true)
-            .keys()
-            .map(|k| k.trim_start_matches("##").chars().count())
-            .max()
-            .unwrap_or(0);
         let mut this = Self {
             tk,
             bos,
@@ -74,6 +76,24 @@ impl TextTokenizer {
         Ok(this)
     }
 
+    /// The `tokenizers` crate's tokenizer from the file's text, and the (start, end) ids its
+    /// post-processor adds around an input.
+    fn hf(text: &str) -> Result<(Tokenizer, u32, u32), String> {
+        let mut tk: Tokenizer = text.parse().map_err(|e| format!("{e}"))?;
+        // Both shipped tokenizer.json files set their own truncation/padding (MiniLM: 128,
+        // fixed padding); length handling is ours.
+        tk.with_truncation(None).map_err(|e| format!("{e}"))?;
+        tk.with_padding(None);
+        let empty = tk.encode("", true).map_err(|e| format!("{e}"))?;
+        match empty.get_ids() {
+            [b, e] => Ok((tk, *b, *e)),
+            other => Err(format!(
+                "tokenizer adds {} special tokens around an input; expected 2",
+                other.len()
+            )),
+        }
+    }
+
     /// The (start, end) special tokens added around every input.
     pub fn specials(&self) -> (u32, u32) {
         (self.bos, self.eos)
@@ -84,11 +104,15 @@ impl TextTokenizer {
     }
 
     fn content(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
-        let enc = self
-            .tk
-            .encode(text, false)
-            .map_err(|e| EmbedError::Internal(format!("tokenizer: {e}")))?;
-        Ok(enc.get_ids().to_vec())
+        match &self.tk {
+            Backend::Unigram(u) => Ok(u.encode(text)),
+            Backend::Hf(tk) => {
+                let enc = tk
+                    .encode(text, false)
+                    .map_err(|e| EmbedError::Internal(format!("tokenizer: {e}")))?;
+                Ok(enc.get_ids().to_vec())
+            }
+        }
     }
 
     /// `text`, or the part of it that can matter when it has more non-space characters than
