@@ -9,13 +9,13 @@
 #   bench/embeddings/llama_cpp.sh [OUTTYPES]     # default "f16 q8_0"
 #
 # Needs the sentence-transformers venv of run.sh (torch + transformers, for the converter):
-# $ST_PYTHON, default /root/.cache/ingot/st-venv/bin/python.
+# $ST_PYTHON, default the venv bench/embeddings/run.sh makes (~/.cache/ingot/st-venv).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 source "$root/bench/common.sh"
 outtypes="${1:-f16 q8_0}"
-py="${ST_PYTHON:-/root/.cache/ingot/st-venv/bin/python}"
+py="${ST_PYTHON:-$HOME/.cache/ingot/st-venv/bin/python}"
 minilm="$INGOT_MODEL_DIR/all-minilm-l6-v2"
 [ -f "$minilm/model.safetensors" ] || "$root/scripts/setup-models.sh"
 llama_server="$("$root/scripts/llama-server.sh")"
