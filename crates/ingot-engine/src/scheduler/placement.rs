@@ -10,6 +10,10 @@ use llama_cpp_2::token::LlamaToken;
 use super::{Scheduler, slot_mut};
 use crate::slots::{self, Share, common_prefix};
 
+/// Fewest tokens a sequence must have left to generate for a move into a gap to pay: a gap
+/// costs about one extra pass per step, a move about one pass once.
+const MIN_LEFT_TO_MOVE: u32 = 4;
+
 impl Scheduler<'_> {
     /// Takes the free slot that best serves `prompt` ([`slots::choose_slot`]).
     pub(super) fn take_slot(&mut self, prompt: &[LlamaToken]) -> Option<i32> {
@@ -168,10 +172,19 @@ impl Scheduler<'_> {
             .map(|s| i32::try_from(s).is_ok_and(|s| !self.free.contains(&s)))
             .collect();
         for (from, to) in slots::packing(&busy) {
+            // A sequence about to end leaves a gap for a step or two anyway: not worth a copy.
+            let ending = self.active.iter().any(|j| {
+                j.prefilled == j.req.prompt.len()
+                    && j.choices.iter().any(|c| {
+                        c.seq_id == from
+                            && !c.done
+                            && j.req.max_new.saturating_sub(c.generated) < MIN_LEFT_TO_MOVE
+                    })
+            });
             let Some(pos) = self.free.iter().position(|&s| s == to) else {
                 continue;
             };
-            if self.ctx.copy_kv_cache_seq(from, to, None, None).is_err() {
+            if ending || self.ctx.copy_kv_cache_seq(from, to, None, None).is_err() {
                 continue;
             }
             self.free.swap_remove(pos);

@@ -295,7 +295,10 @@ async fn ledger_matches_the_usage_clients_got_and_survives_a_restart() {
     );
     assert!(text.contains("ingot_active_sequences"), "{text}");
     assert!(text.contains("ingot_prompt_tokens_cached_total"), "{text}");
-    assert!(text.contains("# TYPE ingot_kv_copies_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE ingot_kv_copies_total counter"),
+        "{text}"
+    );
     drop(s);
 
     // A restart keeps keys and ledger.
