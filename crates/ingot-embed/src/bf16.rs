@@ -13,6 +13,11 @@
 //! interleaved, exactly the operand `vdpbf16ps` wants: the kernel streams a panel front to back
 //! while it broadcasts one activation pair per row. A tile is up to 8 rows by one panel, 24
 //! accumulators in registers.
+//!
+//! Where the CPU has AMX (`amx-tile`, `amx-bf16`) and Linux grants the tile state, a block of
+//! up to 16 rows by one panel runs on the tile unit instead (`tdpbf16ps`: a 16 x 16 x 32
+//! multiply-add per instruction). The same panel layout is the tile unit's B operand: 16 pairs
+//! of input rows by 16 columns, read with a 192-byte stride. Sums are f32 either way.
 
 use rayon::prelude::*;
 
@@ -22,8 +27,12 @@ use crate::error::EmbedError;
 pub(crate) const PANEL: usize = 48;
 /// Rows per register tile.
 const MR: usize = 8;
-/// Rows per parallel task (a multiple of `MR`).
+/// Rows per parallel task (a multiple of `MR` and of `AMX_ROWS`).
 const ROW_CHUNK: usize = 64;
+/// Rows of an AMX tile.
+const AMX_ROWS: usize = 16;
+/// Input values one AMX bf16 tile row holds (64 bytes).
+const AMX_K: usize = 32;
 
 /// What follows the bias in a linear layer's epilogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +53,13 @@ pub(crate) fn supported() -> bool {
     {
         false
     }
+}
+
+/// Whether the AMX tile path runs: the CPU has `amx-tile` and `amx-bf16` and the kernel let
+/// this process use the tile state (asked once).
+pub(crate) fn amx() -> bool {
+    static AMX: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AMX.get_or_init(|| supported() && kernel::amx_available())
 }
 
 /// f32 -> bf16, round to nearest even (NaN stays NaN).
@@ -186,6 +202,11 @@ pub(crate) fn linear(
         return Ok(());
     }
     convert_rows(x, rows, k, kp, scratch);
+    let use_amx = kp % AMX_K == 0 && amx();
+    if use_amx {
+        // Whole 16-row tiles: the rows past `rows` are zeros, computed and never stored.
+        scratch.resize(rows.next_multiple_of(AMX_ROWS) * kp, 0);
+    }
     let xb: &[u16] = scratch;
     let panels = n.div_ceil(PANEL);
     let chunks = rows.div_ceil(ROW_CHUNK);
@@ -200,6 +221,33 @@ pub(crate) fn linear(
         let mut bias = [0.0f32; PANEL];
         bias[..cols].copy_from_slice(&b[c0..c0 + cols]);
         let mut r = r0;
+        if use_amx {
+            #[expect(unsafe_code, reason = "AMX tile instructions")]
+            // SAFETY: `amx()` was checked (the CPU has AMX, the process has the tile state)
+            // and `kp` is a multiple of 32. `xb` holds whole 16-row tiles (padded above), so
+            // each `a` holds 16 rows of `kp` values, and `panel` `kp * PANEL`: all the tiles
+            // read. The output rectangle is this task's alone, as for `kernel::tile` below.
+            unsafe {
+                kernel::amx_begin();
+                while r < r1 {
+                    let mr = AMX_ROWS.min(r1 - r);
+                    let a = &xb[r * kp..(r + AMX_ROWS) * kp];
+                    kernel::tile_amx(
+                        mr,
+                        a,
+                        kp,
+                        panel,
+                        &bias,
+                        act,
+                        dst.get().add(r * n + c0),
+                        n,
+                        cols,
+                    );
+                    r += mr;
+                }
+                kernel::amx_end();
+            }
+        }
         while r < r1 {
             let mr = MR.min(r1 - r);
             let a = &xb[r * kp..(r + mr) * kp];
@@ -331,6 +379,173 @@ mod kernel {
         }
     }
 
+    /// Asks Linux for the AMX tile state (`arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA)`) when
+    /// CPUID reports `amx-tile` and `amx-bf16`; true when granted.
+    pub(super) fn amx_available() -> bool {
+        let leaf7 = __cpuid_count(7, 0);
+        let (tile, bf16) = (leaf7.edx & (1 << 24) != 0, leaf7.edx & (1 << 22) != 0);
+        tile && bf16 && request_tile_state()
+    }
+
+    #[cfg(target_os = "linux")]
+    fn request_tile_state() -> bool {
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // SAFETY: arch_prctl with these arguments only changes this process's permission to
+        // use the AMX register state; it touches no memory of ours.
+        let granted = unsafe {
+            libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            )
+        };
+        granted == 0
+    }
+
+    /// Elsewhere the tile path is not used.
+    #[cfg(not(target_os = "linux"))]
+    fn request_tile_state() -> bool {
+        false
+    }
+
+    /// The tile configuration (palette 1): tiles 0-2 the three 16-column groups of C (f32),
+    /// 3 the A rows, 4-6 the B groups.
+    #[repr(C, align(64))]
+    struct TileConfig {
+        palette: u8,
+        start_row: u8,
+        reserved: [u8; 14],
+        colsb: [u16; 16],
+        rows: [u8; 16],
+    }
+
+    /// Loads the tile configuration on this thread: 16 rows everywhere.
+    ///
+    /// # Safety
+    /// The CPU has AMX and the process holds the tile state ([`amx_available`]).
+    pub(super) unsafe fn amx_begin() {
+        let mut cfg = TileConfig {
+            palette: 1,
+            start_row: 0,
+            reserved: [0; 14],
+            colsb: [0; 16],
+            rows: [0; 16],
+        };
+        for t in 0..7 {
+            cfg.colsb[t] = 64;
+            cfg.rows[t] = 16;
+        }
+        // SAFETY: the caller's contract; `cfg` is the 64-byte configuration ldtilecfg reads.
+        unsafe {
+            std::arch::asm!("ldtilecfg [{cfg}]", cfg = in(reg) &raw const cfg, options(nostack));
+        }
+    }
+
+    /// Releases this thread's tile state.
+    ///
+    /// # Safety
+    /// After [`amx_begin`] on this thread.
+    pub(super) unsafe fn amx_end() {
+        // SAFETY: the caller's contract.
+        unsafe { std::arch::asm!("tilerelease", options(nostack, nomem)) };
+    }
+
+    /// One block of 16 rows by one panel on the AMX tile unit, of which the first `mr` are
+    /// stored, with the same epilogue as [`tile`].
+    ///
+    /// # Safety
+    /// [`amx_begin`] was called on this thread; `kp` is a multiple of 32; `a` holds `16 * kp`
+    /// values, `panel` `kp * PANEL`; `c` as for [`tile`] with `mr` rows.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn tile_amx(
+        mr: usize,
+        a: &[u16],
+        kp: usize,
+        panel: &[u16],
+        bias: &[f32; PANEL],
+        act: Act,
+        c: *mut f32,
+        ldc: usize,
+        cols: usize,
+    ) {
+        let mut sums = [[0.0f32; PANEL]; 16];
+        let a_stride = kp * 2;
+        let b_stride = PANEL * 4;
+        // SAFETY: the caller's contract: every tile load stays inside `a` (16 rows, bytes
+        // `kb * 64 .. kb * 64 + 64` of a `2 * kp`-byte row) and `panel` (16 pair rows of 192
+        // bytes from pair `kb * 16`); the stores write the 16 rows of `sums`.
+        unsafe {
+            std::arch::asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                options(nostack, nomem),
+            );
+            for kb in 0..kp / super::AMX_K {
+                let ap = a.as_ptr().add(kb * super::AMX_K);
+                let bp = panel.as_ptr().add(kb * 16 * 2 * PANEL);
+                std::arch::asm!(
+                    "tileloadd tmm3, [{a} + {sa} * 1]",
+                    "tileloadd tmm4, [{b0} + {sb} * 1]",
+                    "tileloadd tmm5, [{b1} + {sb} * 1]",
+                    "tileloadd tmm6, [{b2} + {sb} * 1]",
+                    "tdpbf16ps tmm0, tmm3, tmm4",
+                    "tdpbf16ps tmm1, tmm3, tmm5",
+                    "tdpbf16ps tmm2, tmm3, tmm6",
+                    a = in(reg) ap,
+                    sa = in(reg) a_stride,
+                    b0 = in(reg) bp,
+                    b1 = in(reg) bp.add(32),
+                    b2 = in(reg) bp.add(64),
+                    sb = in(reg) b_stride,
+                    options(nostack, readonly),
+                );
+            }
+            let out = sums.as_mut_ptr().cast::<f32>();
+            std::arch::asm!(
+                "tilestored [{c0} + {sc} * 1], tmm0",
+                "tilestored [{c1} + {sc} * 1], tmm1",
+                "tilestored [{c2} + {sc} * 1], tmm2",
+                c0 = in(reg) out,
+                c1 = in(reg) out.add(16),
+                c2 = in(reg) out.add(32),
+                sc = in(reg) PANEL * 4,
+                options(nostack),
+            );
+        }
+        // SAFETY: `bias` holds 48 values.
+        let bv = unsafe {
+            [
+                _mm512_loadu_ps(bias.as_ptr()),
+                _mm512_loadu_ps(bias[16..].as_ptr()),
+                _mm512_loadu_ps(bias[32..].as_ptr()),
+            ]
+        };
+        for (r, row) in sums.iter().enumerate().take(mr) {
+            for (v, &bias) in bv.iter().enumerate() {
+                let lo = v * 16;
+                if lo >= cols {
+                    break;
+                }
+                // SAFETY: `row` holds 48 values.
+                let mut y = _mm512_add_ps(unsafe { _mm512_loadu_ps(row[lo..].as_ptr()) }, bias);
+                if act == Act::Gelu {
+                    y = gelu(y);
+                }
+                let lanes = (cols - lo).min(16);
+                let mask: __mmask16 = if lanes == 16 {
+                    0xffff
+                } else {
+                    (1u16 << lanes) - 1
+                };
+                // SAFETY: row `r < mr`, columns `lo..lo + lanes <= cols` are writable.
+                unsafe { _mm512_mask_storeu_ps(c.add(r * ldc + lo), mask, y) };
+            }
+        }
+    }
+
     /// Exact GELU, `0.5 x (1 + erf(x / sqrt 2))`, with the same rational `erf` as
     /// `ops::erf`.
     #[target_feature(enable = "avx512f")]
@@ -361,6 +576,32 @@ mod kernel {
 #[cfg(not(target_arch = "x86_64"))]
 mod kernel {
     use super::{Act, PANEL};
+
+    /// No AMX off x86_64.
+    pub(super) fn amx_available() -> bool {
+        false
+    }
+
+    /// Never called: `amx()` is false off x86_64.
+    pub(super) unsafe fn amx_begin() {}
+
+    /// Never called: `amx()` is false off x86_64.
+    pub(super) unsafe fn amx_end() {}
+
+    /// Never called: `amx()` is false off x86_64.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn tile_amx(
+        _mr: usize,
+        _a: &[u16],
+        _kp: usize,
+        _panel: &[u16],
+        _bias: &[f32; PANEL],
+        _act: Act,
+        _c: *mut f32,
+        _ldc: usize,
+        _cols: usize,
+    ) {
+    }
 
     /// Never called: `supported()` is false off x86_64.
     #[allow(clippy::too_many_arguments)]
@@ -444,11 +685,15 @@ mod tests {
         let mut s = 17;
         let mut scratch = Vec::new();
         // Odd k (padding row), n not a multiple of 16 or 48, rows across tiles and chunks.
+        eprintln!("AMX tiles: {}", amx());
         for (rows, k, n, act) in [
             (1, 7, 5, Act::None),
             (9, 33, 50, Act::Gelu),
             (70, 64, 96, Act::None),
             (131, 48, 100, Act::Gelu),
+            // k a multiple of 32: the AMX blocks where the CPU has them, partial ones too
+            (5, 32, 50, Act::Gelu),
+            (40, 96, 48, Act::Gelu),
         ] {
             let x = rand_vec(rows * k, &mut s, 1.0);
             let w = rand_vec(k * n, &mut s, 0.5);
