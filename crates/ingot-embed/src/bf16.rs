@@ -349,33 +349,56 @@ mod kernel {
                 }
             }
         }
-        // SAFETY: `bias` holds 48 values.
-        let bv = unsafe {
-            [
-                _mm512_loadu_ps(bias.as_ptr()),
-                _mm512_loadu_ps(bias[16..].as_ptr()),
-                _mm512_loadu_ps(bias[32..].as_ptr()),
-            ]
-        };
+        let bv = lanes(bias);
         for (r, accr) in acc.iter().enumerate() {
-            for (v, &sum) in accr.iter().enumerate() {
-                let lo = v * 16;
-                if lo >= cols {
-                    break;
-                }
-                let mut y = _mm512_add_ps(sum, bv[v]);
-                if act == Act::Gelu {
-                    y = gelu(y);
-                }
-                let lanes = (cols - lo).min(16);
-                let mask: __mmask16 = if lanes == 16 {
-                    0xffff
-                } else {
-                    (1u16 << lanes) - 1
-                };
-                // SAFETY: row `r < mr`, columns `lo..lo + lanes <= cols` are writable.
-                unsafe { _mm512_mask_storeu_ps(c.add(r * ldc + lo), mask, y) };
+            // SAFETY: row `r < mr` of `c` has `cols` writable values.
+            unsafe { store_row(accr, &bv, act, c.add(r * ldc), cols) };
+        }
+    }
+
+    /// A panel's 48 values as three vectors.
+    #[target_feature(enable = "avx512f")]
+    fn lanes(v: &[f32; PANEL]) -> [__m512; 3] {
+        // SAFETY: `v` holds 48 values.
+        unsafe {
+            [
+                _mm512_loadu_ps(v.as_ptr()),
+                _mm512_loadu_ps(v[16..].as_ptr()),
+                _mm512_loadu_ps(v[32..].as_ptr()),
+            ]
+        }
+    }
+
+    /// The epilogue of one output row: the sums plus the bias, GELU where asked, stored in
+    /// the first `cols` values at `c`.
+    ///
+    /// # Safety
+    /// `c` points at `cols <= PANEL` writable values.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store_row(
+        sums: &[__m512; 3],
+        bias: &[__m512; 3],
+        act: Act,
+        c: *mut f32,
+        cols: usize,
+    ) {
+        for (v, (&sum, &b)) in sums.iter().zip(bias).enumerate() {
+            let lo = v * 16;
+            if lo >= cols {
+                break;
             }
+            let mut y = _mm512_add_ps(sum, b);
+            if act == Act::Gelu {
+                y = gelu(y);
+            }
+            let lanes = (cols - lo).min(16);
+            let mask: __mmask16 = if lanes == 16 {
+                0xffff
+            } else {
+                (1u16 << lanes) - 1
+            };
+            // SAFETY: columns `lo..lo + lanes <= cols` are writable.
+            unsafe { _mm512_mask_storeu_ps(c.add(lo), mask, y) };
         }
     }
 
@@ -515,34 +538,10 @@ mod kernel {
                 options(nostack),
             );
         }
-        // SAFETY: `bias` holds 48 values.
-        let bv = unsafe {
-            [
-                _mm512_loadu_ps(bias.as_ptr()),
-                _mm512_loadu_ps(bias[16..].as_ptr()),
-                _mm512_loadu_ps(bias[32..].as_ptr()),
-            ]
-        };
+        let bv = lanes(bias);
         for (r, row) in sums.iter().enumerate().take(mr) {
-            for (v, &bias) in bv.iter().enumerate() {
-                let lo = v * 16;
-                if lo >= cols {
-                    break;
-                }
-                // SAFETY: `row` holds 48 values.
-                let mut y = _mm512_add_ps(unsafe { _mm512_loadu_ps(row[lo..].as_ptr()) }, bias);
-                if act == Act::Gelu {
-                    y = gelu(y);
-                }
-                let lanes = (cols - lo).min(16);
-                let mask: __mmask16 = if lanes == 16 {
-                    0xffff
-                } else {
-                    (1u16 << lanes) - 1
-                };
-                // SAFETY: row `r < mr`, columns `lo..lo + lanes <= cols` are writable.
-                unsafe { _mm512_mask_storeu_ps(c.add(r * ldc + lo), mask, y) };
-            }
+            // SAFETY: row `r < mr` of `c` has `cols` writable values.
+            unsafe { store_row(&lanes(row), &bv, act, c.add(r * ldc), cols) };
         }
     }
 
