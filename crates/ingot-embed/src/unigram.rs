@@ -123,30 +123,39 @@ impl Unigram {
     /// The ids of `text`, without the post-processor's special tokens.
     pub(crate) fn encode(&self, text: &str) -> Vec<u32> {
         let mut ids = Vec::new();
-        let mut rest = text;
-        while !rest.is_empty() {
-            match self.next_added(rest) {
-                Some((at, content, id)) => {
-                    self.encode_part(&rest[..at], &mut ids);
+        // Where each added token next occurs at or after `at` (searched again only once the
+        // cursor passes it, so a text full of them is read a bounded number of times).
+        let mut next: Vec<Option<usize>> = self
+            .added
+            .iter()
+            .map(|(content, _)| text.find(content.as_str()))
+            .collect();
+        let mut at = 0;
+        loop {
+            for (slot, (content, _)) in next.iter_mut().zip(&self.added) {
+                if slot.is_some_and(|p| p < at) {
+                    *slot = text[at..].find(content.as_str()).map(|p| p + at);
+                }
+            }
+            // the leftmost, and the longest of those starting there (`added` is longest first)
+            let first = next
+                .iter()
+                .zip(&self.added)
+                .filter_map(|(p, (content, id))| p.map(|p| (p, content.len(), *id)))
+                .min_by_key(|&(p, len, _)| (p, std::cmp::Reverse(len)));
+            match first {
+                Some((p, len, id)) => {
+                    self.encode_part(&text[at..p], &mut ids);
                     ids.push(id);
-                    rest = &rest[at + content.len()..];
+                    at = p + len;
                 }
                 None => {
-                    self.encode_part(rest, &mut ids);
+                    self.encode_part(&text[at..], &mut ids);
                     break;
                 }
             }
         }
         ids
-    }
-
-    /// The first added token in `text` (the longest at that position): offset, content, id.
-    fn next_added<'a>(&'a self, text: &str) -> Option<(usize, &'a str, u32)> {
-        self.added
-            .iter()
-            .filter_map(|(content, id)| text.find(content.as_str()).map(|at| (at, content, *id)))
-            .min_by_key(|&(at, content, _)| (at, std::cmp::Reverse(content.len())))
-            .map(|(at, content, id)| (at, content.as_str(), id))
     }
 
     fn encode_part(&self, part: &str, ids: &mut Vec<u32>) {
@@ -549,6 +558,7 @@ mod tests {
             "ฉันกินกระจกได้ แต่มันไม่ทำให้ฉันเจ็บ", "Μπορώ να φάω σπασμένα γυαλιά χωρίς να πάθω τίποτα.",
             "emoji 👍🏽 👨‍👩‍👧‍👦 🇫🇷 ❤️ and 🦀", "zero\u{200b}width\u{200d}joiner and \u{feff}bom",
             "combining e\u{301} a\u{308} n\u{303}", "<s>special</s> in <mask> the <unk> text<pad>",
+            "<s><s></s>x<mask><mask> <pad>y</s></s>",
             "unknown 𓀀𓀁 hieroglyphs and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "x", " ", "▁already▁metaspace", "a\u{0}b\u{7f}c",
             "Supercalifragilisticexpialidocious antidisestablishmentarianism",
             "1234567890 3.14159 -42 1e10 $100 €50 ¥1000 50% #hashtag @user https://example.com/a?b=c",
