@@ -115,7 +115,10 @@ impl Unigram {
     /// Characters in the longest piece.
     pub(crate) fn longest_piece_chars(&self) -> usize {
         (0..u32::try_from(self.len()).unwrap_or(u32::MAX))
-            .map(|id| String::from_utf8_lossy(self.piece(id)).chars().count())
+            .map(|id| {
+                let piece = self.piece(id);
+                std::str::from_utf8(piece).map_or(piece.len(), |p| p.chars().count())
+            })
             .max()
             .unwrap_or(0)
     }

@@ -586,8 +586,8 @@ impl Scheduler<'_> {
                     first.n_past = i32::try_from(job.prefilled).unwrap_or(i32::MAX);
                 }
             }
-            if let Some(idx) = job.prefill_logits {
-                // Prompt done: share its KV with the other choices, all sample from its logits.
+            if job.prefill_logits.is_some() {
+                // Prompt done: share its KV with the other choices.
                 let (src, n_past) = match job.choices.first() {
                     Some(c) => (c.seq_id, c.n_past),
                     None => continue,
@@ -600,35 +600,25 @@ impl Scheduler<'_> {
                         slot.tokens.clone_from(t);
                     }
                 }
+            }
+            // Every choice samples from the prompt's last logits when its prefill just ended;
+            // otherwise each decoding choice from its own.
+            let prompt_logits = job.prefill_logits;
+            for c in &mut job.choices {
+                let Some(idx) = prompt_logits.or(c.batch_idx) else {
+                    continue;
+                };
                 let logits = self.ctx.get_logits_ith(idx);
-                for c in &mut job.choices {
-                    let tok = c.sampler.sample(logits);
-                    on_token(
-                        &shared,
-                        &job.req,
-                        &mut job.outbox,
-                        c,
-                        tok,
-                        logits,
-                        &mut freed,
-                    );
-                }
-            } else {
-                for c in &mut job.choices {
-                    if let Some(idx) = c.batch_idx {
-                        let logits = self.ctx.get_logits_ith(idx);
-                        let tok = c.sampler.sample(logits);
-                        on_token(
-                            &shared,
-                            &job.req,
-                            &mut job.outbox,
-                            c,
-                            tok,
-                            logits,
-                            &mut freed,
-                        );
-                    }
-                }
+                let tok = c.sampler.sample(logits);
+                on_token(
+                    &shared,
+                    &job.req,
+                    &mut job.outbox,
+                    c,
+                    tok,
+                    logits,
+                    &mut freed,
+                );
             }
         }
         for seq in freed {
