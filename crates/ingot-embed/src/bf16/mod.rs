@@ -19,9 +19,8 @@
 //! multiply-add per instruction). The same panel layout is the tile unit's B operand: 16 pairs
 //! of input rows by 16 columns, read with a 192-byte stride. Sums are f32 either way.
 
-use rayon::prelude::*;
-
 use crate::error::EmbedError;
+use crate::team::Exec;
 
 /// Output columns per panel.
 pub(crate) const PANEL: usize = 48;
@@ -33,6 +32,13 @@ const ROW_CHUNK: usize = 64;
 const AMX_ROWS: usize = 16;
 /// Input values one AMX bf16 tile row holds (64 bytes).
 const AMX_K: usize = 32;
+/// bf16 values in a 64-byte cache line.
+const LINE_VALUES: usize = 32;
+
+/// How many values into `v` the first 64-byte boundary lies (less than [`LINE_VALUES`]).
+fn line_offset(v: &[u16]) -> usize {
+    v.as_ptr().align_offset(64).min(LINE_VALUES)
+}
 
 /// What follows the bias in a linear layer's epilogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,8 +90,10 @@ pub(crate) struct PackedBf16 {
     n: usize,
     /// `k` rounded up to even.
     kp: usize,
-    /// `ceil(n / PANEL)` panels of `kp * PANEL` values each; padding columns and rows are 0.
+    /// `ceil(n / PANEL)` panels of `kp * PANEL` values each, from `data[start]`, a 64-byte
+    /// boundary, so that every tile row is one cache line; padding columns and rows are 0.
     data: Vec<u16>,
+    start: usize,
 }
 
 impl PackedBf16 {
@@ -99,8 +107,13 @@ impl PackedBf16 {
         }
         let kp = k.next_multiple_of(2);
         let panels = n.div_ceil(PANEL);
-        let mut data = vec![0u16; panels * kp * PANEL];
-        for (p, panel) in data.chunks_exact_mut(kp * PANEL).enumerate() {
+        let len = panels * kp * PANEL;
+        let mut data = vec![0u16; len + LINE_VALUES];
+        let start = line_offset(&data);
+        for (p, panel) in data[start..start + len]
+            .chunks_exact_mut(kp * PANEL)
+            .enumerate()
+        {
             for i in 0..k {
                 let (pair, odd) = (i / 2, i % 2);
                 for c in 0..PANEL {
@@ -111,7 +124,19 @@ impl PackedBf16 {
                 }
             }
         }
-        Ok(Self { k, n, kp, data })
+        Ok(Self {
+            k,
+            n,
+            kp,
+            data,
+            start,
+        })
+    }
+
+    /// Panel `p`: `kp * PANEL` values starting on a cache line.
+    fn panel(&self, p: usize) -> &[u16] {
+        let at = self.start + p * self.kp * PANEL;
+        &self.data[at..at + self.kp * PANEL]
     }
 
     pub fn k(&self) -> usize {
@@ -126,26 +151,38 @@ impl PackedBf16 {
     #[cfg(test)]
     fn get(&self, i: usize, j: usize) -> f32 {
         let (p, c) = (j / PANEL, j % PANEL);
-        from_bf16(self.data[p * self.kp * PANEL + (i / 2) * 2 * PANEL + 2 * c + i % 2])
+        from_bf16(self.panel(p)[(i / 2) * 2 * PANEL + 2 * c + i % 2])
     }
 }
 
-/// Round a dense `[rows, k]` f32 matrix to bf16 rows of even length `kp` (zero-padded).
-pub(crate) fn convert_rows(x: &[f32], rows: usize, k: usize, kp: usize, out: &mut Vec<u16>) {
-    let out = crate::ops::sized(out, rows * kp);
-    let body = |(xr, or): (&[f32], &mut [u16])| {
-        for (o, &v) in or.iter_mut().zip(xr) {
-            *o = to_bf16(v);
-        }
-        // The padding column (odd k) must read as zero.
-        for o in or.iter_mut().skip(k) {
-            *o = 0;
+/// Round a dense `[rows, k]` f32 matrix to bf16 rows of even length `kp` (zero-padded) in
+/// `out` (`rows * kp` values). Call only where [`supported`] is true.
+fn convert_rows(x: &[f32], k: usize, kp: usize, out: &mut [u16], exec: Exec<'_>) {
+    const ROWS: usize = 64;
+    let rows = out.len() / kp;
+    let body = |xs: &[f32], os: &mut [u16]| {
+        for (xr, or) in xs.chunks(k).zip(os.chunks_mut(kp)) {
+            #[cfg(target_arch = "x86_64")]
+            #[expect(unsafe_code, reason = "calling the AVX-512 conversion")]
+            // SAFETY: only called from `linear`, which checked `supported()` (AVX-512F).
+            unsafe {
+                kernel::convert(xr, or);
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            for (o, &v) in or.iter_mut().zip(xr) {
+                *o = to_bf16(v);
+            }
+            // The padding column (odd k) must read as zero.
+            for o in or.iter_mut().skip(k) {
+                *o = 0;
+            }
         }
     };
     if rows * k >= 1 << 16 {
-        x.par_chunks(k).zip(out.par_chunks_mut(kp)).for_each(body);
+        let parts: Vec<_> = x.chunks(ROWS * k).zip(out.chunks_mut(ROWS * kp)).collect();
+        exec.each_mut(parts, |(xs, os)| body(xs, os));
     } else {
-        x.chunks(k).zip(out.chunks_mut(kp)).for_each(body);
+        body(x, out);
     }
 }
 
@@ -174,6 +211,7 @@ impl OutPtr {
 
 /// `out[t, :] = act(x[t, :] · W + b)` for a dense `[rows, W.k]` f32 input. `scratch` holds the
 /// bf16 copy of `x` between calls. Call only where [`supported`] is true.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn linear(
     x: &[f32],
     rows: usize,
@@ -182,6 +220,7 @@ pub(crate) fn linear(
     act: Act,
     out: &mut Vec<f32>,
     scratch: &mut Vec<u16>,
+    exec: Exec<'_>,
 ) -> Result<(), EmbedError> {
     let (k, n, kp) = (w.k, w.n, w.kp);
     if x.len() != rows * k || b.len() != n {
@@ -201,23 +240,30 @@ pub(crate) fn linear(
     if rows == 0 {
         return Ok(());
     }
-    convert_rows(x, rows, k, kp, scratch);
     let use_amx = kp % AMX_K == 0 && amx();
-    if use_amx {
-        // Whole 16-row tiles: the rows past `rows` are zeros, computed and never stored.
-        scratch.resize(rows.next_multiple_of(AMX_ROWS) * kp, 0);
-    }
-    let xb: &[u16] = scratch;
+    // Whole 16-row tiles for AMX: the rows past `rows` are zeros, computed and never stored.
+    let padded = if use_amx {
+        rows.next_multiple_of(AMX_ROWS)
+    } else {
+        rows
+    };
+    // The bf16 rows start on a cache line (rows of `kp` values are whole lines for AMX).
+    scratch.resize(padded * kp + LINE_VALUES, 0);
+    let start = line_offset(scratch);
+    let xb = &mut scratch[start..start + padded * kp];
+    convert_rows(x, k, kp, &mut xb[..rows * kp], exec);
+    xb[rows * kp..].fill(0);
+    let xb: &[u16] = xb;
     let panels = n.div_ceil(PANEL);
     let chunks = rows.div_ceil(ROW_CHUNK);
     let dst = OutPtr(out.as_mut_ptr());
-    (0..chunks * panels).into_par_iter().for_each(|task| {
+    exec.for_each(chunks * panels, |task| {
         let (chunk, p) = (task / panels, task % panels);
         let r0 = chunk * ROW_CHUNK;
         let r1 = (r0 + ROW_CHUNK).min(rows);
         let c0 = p * PANEL;
         let cols = PANEL.min(n - c0);
-        let panel = &w.data[p * kp * PANEL..(p + 1) * kp * PANEL];
+        let panel = w.panel(p);
         let mut bias = [0.0f32; PANEL];
         bias[..cols].copy_from_slice(&b[c0..c0 + cols]);
         let mut r = r0;
@@ -230,7 +276,23 @@ pub(crate) fn linear(
             unsafe {
                 kernel::amx_begin();
                 while r < r1 {
-                    let mr = AMX_ROWS.min(r1 - r);
+                    let mr = (2 * AMX_ROWS).min(r1 - r);
+                    if mr > AMX_ROWS {
+                        let a = &xb[r * kp..(r + 2 * AMX_ROWS) * kp];
+                        kernel::tile_amx2(
+                            mr,
+                            a,
+                            kp,
+                            panel,
+                            &bias,
+                            act,
+                            dst.get().add(r * n + c0),
+                            n,
+                            cols,
+                        );
+                        r += mr;
+                        continue;
+                    }
                     let a = &xb[r * kp..(r + AMX_ROWS) * kp];
                     kernel::tile_amx(
                         mr,
@@ -278,299 +340,7 @@ pub(crate) fn linear(
 
 #[cfg(target_arch = "x86_64")]
 #[expect(unsafe_code, reason = "AVX-512 BF16 intrinsics")]
-mod kernel {
-    use std::arch::x86_64::*;
-
-    use super::{Act, MR, PANEL};
-
-    /// One tile of `mr <= MR` rows by one panel.
-    ///
-    /// # Safety
-    /// The CPU has AVX-512F and AVX-512 BF16; `a` holds `mr * kp` values (`kp` even), `panel`
-    /// `kp * PANEL`; `c` points at `mr` rows of stride `ldc` with `cols <= PANEL` writable
-    /// values each; `bias` holds `PANEL` values.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn tile(
-        mr: usize,
-        a: &[u16],
-        kp: usize,
-        panel: &[u16],
-        bias: &[f32; PANEL],
-        act: Act,
-        c: *mut f32,
-        ldc: usize,
-        cols: usize,
-    ) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe {
-            match mr {
-                8 => tile_n::<8>(a, kp, panel, bias, act, c, ldc, cols),
-                7 => tile_n::<7>(a, kp, panel, bias, act, c, ldc, cols),
-                6 => tile_n::<6>(a, kp, panel, bias, act, c, ldc, cols),
-                5 => tile_n::<5>(a, kp, panel, bias, act, c, ldc, cols),
-                4 => tile_n::<4>(a, kp, panel, bias, act, c, ldc, cols),
-                3 => tile_n::<3>(a, kp, panel, bias, act, c, ldc, cols),
-                2 => tile_n::<2>(a, kp, panel, bias, act, c, ldc, cols),
-                _ => tile_n::<1>(a, kp, panel, bias, act, c, ldc, cols),
-            }
-        }
-    }
-
-    const _: () = assert!(MR == 8 && PANEL == 48);
-
-    #[target_feature(enable = "avx512f,avx512bf16")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile_n<const R: usize>(
-        a: &[u16],
-        kp: usize,
-        panel: &[u16],
-        bias: &[f32; PANEL],
-        act: Act,
-        c: *mut f32,
-        ldc: usize,
-        cols: usize,
-    ) {
-        let mut acc = [[_mm512_setzero_ps(); 3]; R];
-        let ap = a.as_ptr();
-        let bp = panel.as_ptr();
-        for pair in 0..kp / 2 {
-            // SAFETY: `pair * 96 + 95 < kp * PANEL`, and row `r`'s pair lies inside `a`.
-            unsafe {
-                let b = bp.add(pair * 2 * PANEL);
-                let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.cast()));
-                let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(32).cast()));
-                let b2: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(64).cast()));
-                for (r, accr) in acc.iter_mut().enumerate() {
-                    let x = ap.add(r * kp + 2 * pair).cast::<i32>().read_unaligned();
-                    let xv: __m512bh = std::mem::transmute(_mm512_set1_epi32(x));
-                    accr[0] = _mm512_dpbf16_ps(accr[0], xv, b0);
-                    accr[1] = _mm512_dpbf16_ps(accr[1], xv, b1);
-                    accr[2] = _mm512_dpbf16_ps(accr[2], xv, b2);
-                }
-            }
-        }
-        let bv = lanes(bias);
-        for (r, accr) in acc.iter().enumerate() {
-            // SAFETY: row `r < mr` of `c` has `cols` writable values.
-            unsafe { store_row(accr, &bv, act, c.add(r * ldc), cols) };
-        }
-    }
-
-    /// A panel's 48 values as three vectors.
-    #[target_feature(enable = "avx512f")]
-    fn lanes(v: &[f32; PANEL]) -> [__m512; 3] {
-        // SAFETY: `v` holds 48 values.
-        unsafe {
-            [
-                _mm512_loadu_ps(v.as_ptr()),
-                _mm512_loadu_ps(v[16..].as_ptr()),
-                _mm512_loadu_ps(v[32..].as_ptr()),
-            ]
-        }
-    }
-
-    /// The epilogue of one output row: the sums plus the bias, GELU where asked, stored in
-    /// the first `cols` values at `c`.
-    ///
-    /// # Safety
-    /// `c` points at `cols <= PANEL` writable values.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn store_row(
-        sums: &[__m512; 3],
-        bias: &[__m512; 3],
-        act: Act,
-        c: *mut f32,
-        cols: usize,
-    ) {
-        for (v, (&sum, &b)) in sums.iter().zip(bias).enumerate() {
-            let lo = v * 16;
-            if lo >= cols {
-                break;
-            }
-            let mut y = _mm512_add_ps(sum, b);
-            if act == Act::Gelu {
-                y = gelu(y);
-            }
-            let lanes = (cols - lo).min(16);
-            let mask: __mmask16 = if lanes == 16 {
-                0xffff
-            } else {
-                (1u16 << lanes) - 1
-            };
-            // SAFETY: columns `lo..lo + lanes <= cols` are writable.
-            unsafe { _mm512_mask_storeu_ps(c.add(lo), mask, y) };
-        }
-    }
-
-    /// Asks Linux for the AMX tile state (`arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA)`) when
-    /// CPUID reports `amx-tile` and `amx-bf16`; true when granted.
-    pub(super) fn amx_available() -> bool {
-        let leaf7 = __cpuid_count(7, 0);
-        let (tile, bf16) = (leaf7.edx & (1 << 24) != 0, leaf7.edx & (1 << 22) != 0);
-        tile && bf16 && request_tile_state()
-    }
-
-    #[cfg(target_os = "linux")]
-    fn request_tile_state() -> bool {
-        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
-        const XFEATURE_XTILEDATA: libc::c_long = 18;
-        // SAFETY: arch_prctl with these arguments only changes this process's permission to
-        // use the AMX register state; it touches no memory of ours.
-        let granted = unsafe {
-            libc::syscall(
-                libc::SYS_arch_prctl,
-                ARCH_REQ_XCOMP_PERM,
-                XFEATURE_XTILEDATA,
-            )
-        };
-        granted == 0
-    }
-
-    /// Elsewhere the tile path is not used.
-    #[cfg(not(target_os = "linux"))]
-    fn request_tile_state() -> bool {
-        false
-    }
-
-    /// The tile configuration (palette 1): tiles 0-2 the three 16-column groups of C (f32),
-    /// 3 the A rows, 4-6 the B groups.
-    #[repr(C, align(64))]
-    struct TileConfig {
-        palette: u8,
-        start_row: u8,
-        reserved: [u8; 14],
-        colsb: [u16; 16],
-        rows: [u8; 16],
-    }
-
-    /// Loads the tile configuration on this thread: 16 rows everywhere.
-    ///
-    /// # Safety
-    /// The CPU has AMX and the process holds the tile state ([`amx_available`]).
-    pub(super) unsafe fn amx_begin() {
-        let mut cfg = TileConfig {
-            palette: 1,
-            start_row: 0,
-            reserved: [0; 14],
-            colsb: [0; 16],
-            rows: [0; 16],
-        };
-        for t in 0..7 {
-            cfg.colsb[t] = 64;
-            cfg.rows[t] = 16;
-        }
-        // SAFETY: the caller's contract; `cfg` is the 64-byte configuration ldtilecfg reads.
-        unsafe {
-            std::arch::asm!("ldtilecfg [{cfg}]", cfg = in(reg) &raw const cfg, options(nostack));
-        }
-    }
-
-    /// Releases this thread's tile state.
-    ///
-    /// # Safety
-    /// After [`amx_begin`] on this thread.
-    pub(super) unsafe fn amx_end() {
-        // SAFETY: the caller's contract.
-        unsafe { std::arch::asm!("tilerelease", options(nostack, nomem)) };
-    }
-
-    /// One block of 16 rows by one panel on the AMX tile unit, of which the first `mr` are
-    /// stored, with the same epilogue as [`tile`].
-    ///
-    /// # Safety
-    /// [`amx_begin`] was called on this thread; `kp` is a multiple of 32; `a` holds `16 * kp`
-    /// values, `panel` `kp * PANEL`; `c` as for [`tile`] with `mr` rows.
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn tile_amx(
-        mr: usize,
-        a: &[u16],
-        kp: usize,
-        panel: &[u16],
-        bias: &[f32; PANEL],
-        act: Act,
-        c: *mut f32,
-        ldc: usize,
-        cols: usize,
-    ) {
-        let mut sums = [[0.0f32; PANEL]; 16];
-        let a_stride = kp * 2;
-        let b_stride = PANEL * 4;
-        // SAFETY: the caller's contract: every tile load stays inside `a` (16 rows, bytes
-        // `kb * 64 .. kb * 64 + 64` of a `2 * kp`-byte row) and `panel` (16 pair rows of 192
-        // bytes from pair `kb * 16`); the stores write the 16 rows of `sums`.
-        unsafe {
-            std::arch::asm!(
-                "tilezero tmm0",
-                "tilezero tmm1",
-                "tilezero tmm2",
-                options(nostack, nomem),
-            );
-            for kb in 0..kp / super::AMX_K {
-                let ap = a.as_ptr().add(kb * super::AMX_K);
-                let bp = panel.as_ptr().add(kb * 16 * 2 * PANEL);
-                std::arch::asm!(
-                    "tileloadd tmm3, [{a} + {sa} * 1]",
-                    "tileloadd tmm4, [{b0} + {sb} * 1]",
-                    "tileloadd tmm5, [{b1} + {sb} * 1]",
-                    "tileloadd tmm6, [{b2} + {sb} * 1]",
-                    "tdpbf16ps tmm0, tmm3, tmm4",
-                    "tdpbf16ps tmm1, tmm3, tmm5",
-                    "tdpbf16ps tmm2, tmm3, tmm6",
-                    a = in(reg) ap,
-                    sa = in(reg) a_stride,
-                    b0 = in(reg) bp,
-                    b1 = in(reg) bp.add(32),
-                    b2 = in(reg) bp.add(64),
-                    sb = in(reg) b_stride,
-                    options(nostack, readonly),
-                );
-            }
-            let out = sums.as_mut_ptr().cast::<f32>();
-            std::arch::asm!(
-                "tilestored [{c0} + {sc} * 1], tmm0",
-                "tilestored [{c1} + {sc} * 1], tmm1",
-                "tilestored [{c2} + {sc} * 1], tmm2",
-                c0 = in(reg) out,
-                c1 = in(reg) out.add(16),
-                c2 = in(reg) out.add(32),
-                sc = in(reg) PANEL * 4,
-                options(nostack),
-            );
-        }
-        let bv = lanes(bias);
-        for (r, row) in sums.iter().enumerate().take(mr) {
-            // SAFETY: row `r < mr` of `c` has `cols` writable values.
-            unsafe { store_row(&lanes(row), &bv, act, c.add(r * ldc), cols) };
-        }
-    }
-
-    /// Exact GELU, `0.5 x (1 + erf(x / sqrt 2))`, with the same rational `erf` as
-    /// `ops::erf`.
-    #[target_feature(enable = "avx512f")]
-    fn gelu(x: __m512) -> __m512 {
-        let s = _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2));
-        let s = _mm512_min_ps(_mm512_max_ps(s, _mm512_set1_ps(-4.0)), _mm512_set1_ps(4.0));
-        let x2 = _mm512_mul_ps(s, s);
-        let f = |acc: __m512, c: f32| _mm512_fmadd_ps(acc, x2, _mm512_set1_ps(c));
-        let mut p = _mm512_set1_ps(-2.726_142_3e-10);
-        p = f(p, 2.770_681_4e-8);
-        p = f(p, -2.101_024e-6);
-        p = f(p, -5.692_506_4e-5);
-        p = f(p, -7.349_906_3e-4);
-        p = f(p, -2.954_6e-3);
-        p = f(p, -1.609_603_3e-2);
-        p = _mm512_mul_ps(p, s);
-        let mut q = _mm512_set1_ps(-1.456_607_2e-5);
-        q = f(q, -2.133_740_6e-4);
-        q = f(q, -1.682_827e-3);
-        q = f(q, -7.373_329e-3);
-        q = f(q, -1.426_473_9e-2);
-        let erf = _mm512_div_ps(p, q);
-        let half_x = _mm512_mul_ps(x, _mm512_set1_ps(0.5));
-        _mm512_fmadd_ps(half_x, erf, half_x)
-    }
-}
+mod kernel;
 
 #[cfg(not(target_arch = "x86_64"))]
 mod kernel {
@@ -590,6 +360,21 @@ mod kernel {
     /// Never called: `amx()` is false off x86_64.
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn tile_amx(
+        _mr: usize,
+        _a: &[u16],
+        _kp: usize,
+        _panel: &[u16],
+        _bias: &[f32; PANEL],
+        _act: Act,
+        _c: *mut f32,
+        _ldc: usize,
+        _cols: usize,
+    ) {
+    }
+
+    /// Never called: `amx()` is false off x86_64.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn tile_amx2(
         _mr: usize,
         _a: &[u16],
         _kp: usize,
@@ -622,7 +407,7 @@ mod kernel {
 mod tests {
     use super::*;
     use crate::bert::tests::rand_vec;
-    use crate::ops;
+    use crate::{ops, team};
 
     #[test]
     fn bf16_rounding() {
@@ -683,6 +468,10 @@ mod tests {
         }
         let mut s = 17;
         let mut scratch = Vec::new();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
         // Odd k (padding row), n not a multiple of 16 or 48, rows across tiles and chunks.
         eprintln!("AMX tiles: {}", amx());
         for (rows, k, n, act) in [
@@ -690,17 +479,33 @@ mod tests {
             (9, 33, 50, Act::Gelu),
             (70, 64, 96, Act::None),
             (131, 48, 100, Act::Gelu),
+            // enough values for the bf16 conversion to run in parallel
+            (300, 256, 60, Act::None),
             // k a multiple of 32: the AMX blocks where the CPU has them, partial ones too
             (5, 32, 50, Act::Gelu),
             (40, 96, 48, Act::Gelu),
+            // two blocks sharing weight tiles: 17..32 rows, a last panel of 32 columns or less
+            (27, 32, 80, Act::None),
+            (20, 64, 100, Act::Gelu),
+            (77, 96, 40, Act::None),
         ] {
             let x = rand_vec(rows * k, &mut s, 1.0);
             let w = rand_vec(k * n, &mut s, 0.5);
             let b = rand_vec(n, &mut s, 0.2);
             let p = PackedBf16::pack(&w, k, n).unwrap();
-            let mut out = vec![f32::NAN; 3];
-            linear(&x, rows, &p, &b, act, &mut out, &mut scratch).unwrap();
             let want = reference(&x, &w, &b, rows, k, n, act);
+            // On rayon, and in a team of two.
+            let mut out = vec![f32::NAN; 3];
+            linear(&x, rows, &p, &b, act, &mut out, &mut scratch, Exec::Rayon).unwrap();
+            let mut in_team = vec![f32::NAN; 3];
+            pool.install(|| {
+                team::with_team(|t| {
+                    let exec = Exec::Team(t);
+                    linear(&x, rows, &p, &b, act, &mut in_team, &mut scratch, exec)
+                })
+            })
+            .unwrap();
+            assert_eq!(out, in_team);
             assert_eq!(out.len(), want.len());
             for (i, (g, e)) in out.iter().zip(&want).enumerate() {
                 assert!((g - e).abs() < 1e-4, "[{rows}x{k}x{n}] #{i}: {g} vs {e}");
@@ -716,7 +521,8 @@ mod tests {
                 &[0.0; 3],
                 Act::None,
                 &mut out,
-                &mut scratch
+                &mut scratch,
+                Exec::Rayon
             )
             .is_err()
         );
@@ -728,7 +534,8 @@ mod tests {
                 &[0.0; 2],
                 Act::None,
                 &mut out,
-                &mut scratch
+                &mut scratch,
+                Exec::Rayon
             )
             .is_err()
         );
