@@ -520,6 +520,7 @@ impl ChatEngine {
                 retry_after_secs: self.retry_hint(queued),
             });
         }
+        tracing::trace!("job queued");
         match self.inner.tx.try_send(request) {
             Ok(()) => Ok(JobHandle {
                 prompt_tokens,
