@@ -10,8 +10,10 @@
 //!   pool into [`Team::help`] until the pass returns;
 //! - [`Team::run`] publishes a job (a task count and a closure), and every member, the caller
 //!   included, takes task indices from one atomic counter until none is left;
-//! - between jobs the helpers spin; they leave when the pass ends, and rayon's usual sleep
-//!   takes over between passes.
+//! - between jobs the helpers spin, then yield the core. A helper idle for longer than
+//!   [`PARK_AFTER`] (on a busy machine) sleeps until the next job, and waiters yield rather
+//!   than spin once a short spin is over, so a team shares the cores instead of burning them;
+//! - the helpers leave when the pass ends, and rayon's usual sleep takes over between passes.
 //!
 //! Inside a team no rayon parallel loop may run: the helpers are busy in `help`, so it would
 //! run on the caller alone. The encoder passes an [`Exec`] down instead: `Exec::Team` inside a
@@ -22,6 +24,8 @@ use std::cell::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
@@ -47,6 +51,38 @@ pub(crate) struct Team {
     stop: Line<AtomicBool>,
     /// The first panic of a task in the open job, raised again by `run`.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// Helpers asleep (or about to be) until the next job or the end of the pass.
+    sleeping: Mutex<Vec<Thread>>,
+}
+
+/// How long an idle helper spins and yields before it sleeps until the next job: longer than
+/// the serial work between two loops of an uncontended pass (tens of microseconds), so only a
+/// busy machine puts it to sleep.
+const PARK_AFTER: Duration = Duration::from_micros(200);
+
+/// Waiting for another member: spin a little, then yield the core at every turn. On a busy
+/// machine the member waited for may be descheduled, and a waiter that kept spinning would
+/// hold the very core it needs.
+#[derive(Default)]
+struct Backoff(u32);
+
+impl Backoff {
+    /// Spins before the first yield (a few microseconds).
+    const SPINS: u32 = 256;
+
+    /// Whether the spinning is over (each snooze now yields).
+    fn yielding(&self) -> bool {
+        self.0 >= Self::SPINS
+    }
+
+    fn snooze(&mut self) {
+        if self.0 < Self::SPINS {
+            self.0 += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// A value alone on its cache line pair (the adjacent-line prefetcher pulls lines in twos).
@@ -80,6 +116,7 @@ impl Team {
             active: Line(AtomicUsize::new(0)),
             stop: Line(AtomicBool::new(false)),
             panic: Mutex::new(None),
+            sleeping: Mutex::new(Vec::new()),
         }
     }
 
@@ -104,15 +141,17 @@ impl Team {
         self.next.store(0, Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);
         self.open.store(true, Ordering::SeqCst);
+        self.wake();
         self.work(body, tasks);
+        let mut wait = Backoff::default();
         while self.done.load(Ordering::Acquire) < tasks {
-            std::hint::spin_loop();
+            wait.snooze();
         }
         // Close, then wait out helpers that entered: a helper counts itself in `active`
         // before it looks at `open`, so it either sees the job closed or is waited for here.
         self.open.store(false, Ordering::SeqCst);
         while self.active.load(Ordering::SeqCst) != 0 {
-            std::hint::spin_loop();
+            wait.snooze();
         }
         #[expect(unsafe_code, reason = "clearing the job slot")]
         // SAFETY: closed and `active == 0`: no member reads the slot (see above).
@@ -145,15 +184,48 @@ impl Team {
         }
     }
 
+    /// Sleeps until the next job opens or the pass ends (or spuriously: the caller loops).
+    fn park(&self) {
+        if let Ok(mut sleeping) = self.sleeping.lock() {
+            sleeping.push(std::thread::current());
+        }
+        // Either `publish` sees this helper in `sleeping` and unparks it, or this helper
+        // sees what `publish` stored before it took the lock.
+        let work = self.open.load(Ordering::SeqCst)
+            && self.next.load(Ordering::Relaxed) < self.tasks.load(Ordering::Relaxed);
+        if !work && !self.stop.load(Ordering::SeqCst) {
+            std::thread::park();
+        }
+    }
+
+    /// Wakes the helpers that went to sleep (after a job opened or the pass ended).
+    fn wake(&self) {
+        let sleeping = match self.sleeping.lock() {
+            Ok(mut s) => std::mem::take(&mut *s),
+            Err(_) => return,
+        };
+        for t in sleeping {
+            t.unpark();
+        }
+    }
+
     /// A helper's loop: join each open job that has tasks left, spin otherwise, return when
     /// the pass ends.
     fn help(&self) {
+        let mut idle = Backoff::default();
+        let mut since = Instant::now();
         while !self.stop.load(Ordering::Acquire) {
             let tasks = self.tasks.load(Ordering::Relaxed);
             if !self.open.load(Ordering::Relaxed) || self.next.load(Ordering::Relaxed) >= tasks {
-                std::hint::spin_loop();
+                idle.snooze();
+                if idle.yielding() && since.elapsed() >= PARK_AFTER {
+                    self.park();
+                    since = Instant::now();
+                }
                 continue;
             }
+            idle = Backoff::default();
+            since = Instant::now();
             self.active.fetch_add(1, Ordering::SeqCst);
             if self.open.load(Ordering::SeqCst) {
                 #[expect(unsafe_code, reason = "reading the published job")]
@@ -179,7 +251,8 @@ pub(crate) fn with_team<R: Send>(pass: impl FnOnce(&Team) -> R + Send) -> R {
             s.spawn(|_| team.help());
         }
         let out = catch_unwind(AssertUnwindSafe(|| pass(&team)));
-        team.stop.store(true, Ordering::Release);
+        team.stop.store(true, Ordering::SeqCst);
+        team.wake();
         out.unwrap_or_else(|p| resume_unwind(p))
     })
 }
@@ -280,6 +353,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn helpers_that_fell_asleep_wake_for_the_next_job_and_for_the_end() {
+        let counts: Vec<AtomicU64> = (0..8).map(|_| AtomicU64::new(0)).collect();
+        let helped = AtomicU64::new(0);
+        let caller = std::thread::current().id();
+        pool(2).install(|| {
+            with_team(|team| {
+                for _ in 0..20 {
+                    // Longer than `PARK_AFTER`: the helper goes to sleep between jobs.
+                    std::thread::sleep(PARK_AFTER * 3);
+                    team.run(counts.len(), &|i| {
+                        if std::thread::current().id() != caller {
+                            helped.fetch_add(1, Ordering::Relaxed);
+                        }
+                        std::thread::sleep(Duration::from_micros(200));
+                        counts[i].fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+                // And the pass ends while it sleeps: `with_team` must still return.
+                std::thread::sleep(PARK_AFTER * 3);
+            })
+        });
+        assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 20));
+        assert!(
+            helped.load(Ordering::Relaxed) > 0,
+            "the helper took part after waking"
+        );
     }
 
     #[test]
