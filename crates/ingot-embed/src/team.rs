@@ -189,8 +189,10 @@ impl Team {
         if let Ok(mut sleeping) = self.sleeping.lock() {
             sleeping.push(std::thread::current());
         }
-        // Either `publish` sees this helper in `sleeping` and unparks it, or this helper
-        // sees what `publish` stored before it took the lock.
+        // `run` and `with_team` store `open` or `stop` before `wake` takes the lock: either
+        // `wake` finds this helper in `sleeping` and unparks it, or it ran first and this
+        // helper sees the store here. A wake-up token left over from an earlier job only
+        // makes one `park` return at once: the helper loop checks again.
         let work = self.open.load(Ordering::SeqCst)
             && self.next.load(Ordering::Relaxed) < self.tasks.load(Ordering::Relaxed);
         if !work && !self.stop.load(Ordering::SeqCst) {

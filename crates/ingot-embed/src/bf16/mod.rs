@@ -357,35 +357,9 @@ mod kernel {
     /// Never called: `amx()` is false off x86_64.
     pub(super) unsafe fn amx_end() {}
 
-    /// Never called: `amx()` is false off x86_64.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn tile_amx(
-        _mr: usize,
-        _a: &[u16],
-        _kp: usize,
-        _panel: &[u16],
-        _bias: &[f32; PANEL],
-        _act: Act,
-        _c: *mut f32,
-        _ldc: usize,
-        _cols: usize,
-    ) {
-    }
-
-    /// Never called: `amx()` is false off x86_64.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn tile_amx2(
-        _mr: usize,
-        _a: &[u16],
-        _kp: usize,
-        _panel: &[u16],
-        _bias: &[f32; PANEL],
-        _act: Act,
-        _c: *mut f32,
-        _ldc: usize,
-        _cols: usize,
-    ) {
-    }
+    // Never called: `amx()` is false off x86_64; the AMX kernels share `tile`'s stub.
+    pub(super) use self::tile as tile_amx;
+    pub(super) use self::tile as tile_amx2;
 
     /// Never called: `supported()` is false off x86_64.
     #[allow(clippy::too_many_arguments)]
