@@ -5,8 +5,11 @@
       llama.cpp in-process through llama-cpp-python on exactly the engine's prompt tokens:
       prefill = eval(prompt) + first greedy token; decode = per extra greedy token. JSON out.
   driver.py http --base-url http://127.0.0.1:8000/v1 --model ID [--streams 1,4,8,16] [--max-tokens 128]
+                 [--no-warmup]
       Any OpenAI-compatible server (ingot, llama-server, vLLM): streams concurrent chat
       completions, reports TTFT (p50, p99) and aggregate completion tokens/s per concurrency. JSON out.
+      First one untimed one-token request with its own prompt, so that no server's first
+      measured request pays for paging its weights in (llama-server warms up at start itself).
   driver.py texts --base-url URL --model ID [--prompts 16] [--max-tokens 48] [--together]
       Seeded completions (temperature 0.8, seed 7) of N prompts sharing a system prompt, one
       after the other or all at once; prints their texts as JSON.
@@ -100,6 +103,8 @@ def percentile(xs, p):
 
 def cmd_http(a):
     prompt = "Write a detailed essay about the history of computing."
+    if not a.no_warmup:
+        stream_one(a.base_url, a.model, "Warm-up: say hello.", 1, a.api_key, [])
     results = []
     for n in [int(s) for s in a.streams.split(",")]:
         out = []
@@ -200,6 +205,7 @@ def main():
     s.add_argument("--streams", default="1,4,8,16")
     s.add_argument("--max-tokens", type=int, default=128)
     s.add_argument("--distinct-prompts", action="store_true")
+    s.add_argument("--no-warmup", action="store_true")
     s = sub.add_parser("texts")
     s.add_argument("--base-url", required=True)
     s.add_argument("--model", required=True)
