@@ -17,11 +17,13 @@
       How many of OTHER's texts differ from REFERENCE's.
   driver.py compare ENGINE.json LLAMACPP.json
       Prints the ratios engine / llama.cpp.
-  driver.py compare-http INGOT.json PEER.json
-      Prints aggregate tokens/s ratios and TTFT p50/p99 of two `http` runs.
+  driver.py compare-http INGOT.json PEER.json [INGOT2.json PEER2.json ...]
+      Prints aggregate tokens/s ratios and TTFT p50/p99 of two `http` runs. Given several
+      pairs (rounds run alternately), prints each round's ratios and their medians.
 """
 import argparse
 import json
+import statistics
 import sys
 import threading
 import time
@@ -169,13 +171,26 @@ def cmd_compare_texts(a):
 
 
 def cmd_compare_http(a):
-    e, l = json.load(open(a.ingot)), json.load(open(a.peer))
-    print(f"{'streams':>7} | {'ingot tok/s':>11} {'peer tok/s':>10} {'ratio':>6} | "
-          f"{'TTFT p50 ingot/peer (s)':>24} | {'TTFT p99 ingot/peer (s)':>24}")
-    for x, y in zip(e["results"], l["results"]):
-        print(f"{x['streams']:>7} | {x['aggregate_tok_s']:>11.1f} {y['aggregate_tok_s']:>10.1f} "
-              f"{x['aggregate_tok_s'] / y['aggregate_tok_s']:>6.3f} | "
-              f"{x['ttft_p50_s']:>11.3f} / {y['ttft_p50_s']:<10.3f} | {x['ttft_p99_s']:>11.3f} / {y['ttft_p99_s']:<10.3f}")
+    if len(a.runs) < 2 or len(a.runs) % 2:
+        sys.exit("compare-http takes INGOT.json PEER.json pairs")
+    rounds = [(json.load(open(i))["results"], json.load(open(p))["results"])
+              for i, p in zip(a.runs[::2], a.runs[1::2])]
+    head = (f"{'streams':>7} | {'ingot tok/s':>11} {'peer tok/s':>10} {'ratio':>6} | "
+            f"{'TTFT p50 ingot/peer (s)':>24} | {'TTFT p99 ingot/peer (s)':>24}")
+    print(head if len(rounds) == 1 else "round " + head)
+    for n, (e, l) in enumerate(rounds, 1):
+        for x, y in zip(e, l):
+            print(("" if len(rounds) == 1 else f"{n:>5} ") +
+                  f"{x['streams']:>7} | {x['aggregate_tok_s']:>11.1f} {y['aggregate_tok_s']:>10.1f} "
+                  f"{x['aggregate_tok_s'] / y['aggregate_tok_s']:>6.3f} | "
+                  f"{x['ttft_p50_s']:>11.3f} / {y['ttft_p50_s']:<10.3f} | {x['ttft_p99_s']:>11.3f} / {y['ttft_p99_s']:<10.3f}")
+    if len(rounds) > 1:
+        print(f"median of {len(rounds)} rounds, per stream count:")
+        for k, x in enumerate(rounds[0][0]):
+            ratio = statistics.median(e[k]["aggregate_tok_s"] / l[k]["aggregate_tok_s"] for e, l in rounds)
+            p50e = statistics.median(e[k]["ttft_p50_s"] for e, _ in rounds)
+            p50p = statistics.median(l[k]["ttft_p50_s"] for _, l in rounds)
+            print(f"{x['streams']:>7} streams: tok/s ratio {ratio:.3f}, TTFT p50 {p50e:.3f} / {p50p:.3f} s")
 
 
 def cmd_compare(a):
@@ -219,8 +234,7 @@ def main():
     s.add_argument("engine")
     s.add_argument("llamacpp")
     s = sub.add_parser("compare-http")
-    s.add_argument("ingot")
-    s.add_argument("peer")
+    s.add_argument("runs", nargs="+", metavar="INGOT.json PEER.json")
     a = p.parse_args()
     {"llamacpp": cmd_llamacpp, "http": cmd_http, "compare": cmd_compare,
      "compare-http": cmd_compare_http, "texts": cmd_texts,

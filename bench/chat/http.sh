@@ -5,7 +5,10 @@
 # TTFT p50/p99 at 1, 4, 8 and 16 concurrent streams and prints the ratios ingot / llama-server.
 #
 #   bench/chat/http.sh [--streams 1,4,8,16] [--max-tokens 128] [--slots 8] [--ctx-per-slot 1024]
-#                      [--distinct-prompts] [--unified-kv] [--model smollm2|qwen]
+#                      [--distinct-prompts] [--unified-kv] [--model smollm2|qwen] [--rounds 1]
+#
+# --rounds N measures both servers N times, alternately (ingot, llama-server, ingot, ...), so
+# that a drift in the machine's speed falls on both; it prints every round and the medians.
 #
 # --model qwen measures the default pack's larger model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M,
 # asked for by its own id) instead of SmolLM2-135M.
@@ -17,6 +20,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 source "$root/bench/common.sh"
 streams="1,4,8,16"; max_tokens=128; slots=8; ctx=1024; distinct=""; unified=""; which="smollm2"
+rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --streams) streams="$2"; shift 2 ;;
@@ -26,6 +30,7 @@ while [ $# -gt 0 ]; do
     --distinct-prompts) distinct="--distinct-prompts"; shift ;;
     --unified-kv) unified="--chat-unified-kv"; shift ;;
     --model) which="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -41,23 +46,33 @@ llama_server="$("$root/scripts/llama-server.sh")"
 (cd "$root" && cargo build --release --locked -q -p ingot-cli)
 
 # One server at a time, so neither competes with the other for the two cores.
-port="$(free_port)"
-"$CARGO_TARGET_DIR/release/ingot" serve --port "$port" --no-embeddings --model-dir "$INGOT_MODEL_DIR" \
-  --chat-max-slots "$slots" --chat-ctx-per-slot "$ctx" --chat-queue 64 $unified 2>/dev/null &
-pids+=($!)
-wait_ready "http://127.0.0.1:$port/v1/health/ready"
-echo "== ingot serve ($slots slots x $ctx tokens)" >&2
-python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model "$ingot_id" \
-  --streams "$streams" --max-tokens "$max_tokens" $distinct | tee "$out/ingot.json"
-kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
-
-port="$(free_port)"
-"$llama_server" -m "$model" --host 127.0.0.1 --port "$port" --parallel "$slots" -c $((slots * ctx)) \
-  -t "$(nproc)" --no-webui >/dev/null 2>&1 &
-pids+=($!)
-wait_ready "http://127.0.0.1:$port/health"
-echo "== llama-server --parallel $slots (-c $((slots * ctx)))" >&2
-python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model "$which" \
-  --streams "$streams" --max-tokens "$max_tokens" $distinct | tee "$out/peer.json"
+run_ingot() {
+  local port; port="$(free_port)"
+  "$CARGO_TARGET_DIR/release/ingot" serve --port "$port" --no-embeddings --model-dir "$INGOT_MODEL_DIR" \
+    --chat-max-slots "$slots" --chat-ctx-per-slot "$ctx" --chat-queue 64 $unified 2>/dev/null &
+  pids+=($!)
+  wait_ready "http://127.0.0.1:$port/v1/health/ready"
+  echo "== ingot serve ($slots slots x $ctx tokens)" >&2
+  python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model "$ingot_id" \
+    --streams "$streams" --max-tokens "$max_tokens" $distinct | tee "$1"
+  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+}
+run_peer() {
+  local port; port="$(free_port)"
+  "$llama_server" -m "$model" --host 127.0.0.1 --port "$port" --parallel "$slots" -c $((slots * ctx)) \
+    -t "$(nproc)" --no-webui >/dev/null 2>&1 &
+  pids+=($!)
+  wait_ready "http://127.0.0.1:$port/health"
+  echo "== llama-server --parallel $slots (-c $((slots * ctx)))" >&2
+  python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model "$which" \
+    --streams "$streams" --max-tokens "$max_tokens" $distinct | tee "$1"
+  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+}
+pairs=()
+for r in $(seq "$rounds"); do
+  run_ingot "$out/ingot.$r.json"
+  run_peer "$out/peer.$r.json"
+  pairs+=("$out/ingot.$r.json" "$out/peer.$r.json")
+done
 echo
-python3 "$here/driver.py" compare-http "$out/ingot.json" "$out/peer.json"
+python3 "$here/driver.py" compare-http "${pairs[@]}"
