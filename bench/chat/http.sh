@@ -46,32 +46,30 @@ llama_server="$("$root/scripts/llama-server.sh")"
 (cd "$root" && cargo build --release --locked -q -p ingot-cli)
 
 # One server at a time, so neither competes with the other for the two cores.
-run_ingot() {
-  local port; port="$(free_port)"
-  "$CARGO_TARGET_DIR/release/ingot" serve --port "$port" --no-embeddings --model-dir "$INGOT_MODEL_DIR" \
-    --chat-max-slots "$slots" --chat-ctx-per-slot "$ctx" --chat-queue 64 $unified 2>/dev/null &
+# measure OUT.json READY-PATH MODEL-ID SERVER-COMMAND...: start the server (listening on
+# $port), wait for READY-PATH, drive it with MODEL-ID, keep the driver's JSON, stop it.
+measure() {
+  local json="$1" ready="$2" id="$3"; shift 3
+  "$@" >/dev/null 2>&1 &
   pids+=($!)
-  wait_ready "http://127.0.0.1:$port/v1/health/ready"
-  echo "== ingot serve ($slots slots x $ctx tokens)" >&2
-  python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model "$ingot_id" \
-    --streams "$streams" --max-tokens "$max_tokens" $distinct | tee "$1"
-  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
-}
-run_peer() {
-  local port; port="$(free_port)"
-  "$llama_server" -m "$model" --host 127.0.0.1 --port "$port" --parallel "$slots" -c $((slots * ctx)) \
-    -t "$(nproc)" --no-webui >/dev/null 2>&1 &
-  pids+=($!)
-  wait_ready "http://127.0.0.1:$port/health"
-  echo "== llama-server --parallel $slots (-c $((slots * ctx)))" >&2
-  python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model "$which" \
-    --streams "$streams" --max-tokens "$max_tokens" $distinct | tee "$1"
+  wait_ready "http://127.0.0.1:$port$ready"
+  python3 "$here/driver.py" http --base-url "http://127.0.0.1:$port/v1" --model "$id" \
+    --streams "$streams" --max-tokens "$max_tokens" $distinct | tee "$json"
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 }
 pairs=()
 for r in $(seq "$rounds"); do
-  run_ingot "$out/ingot.$r.json"
-  run_peer "$out/peer.$r.json"
+  port="$(free_port)"
+  echo "== ingot serve ($slots slots x $ctx tokens)" >&2
+  measure "$out/ingot.$r.json" /v1/health/ready "$ingot_id" \
+    "$CARGO_TARGET_DIR/release/ingot" serve --port "$port" --no-embeddings \
+    --model-dir "$INGOT_MODEL_DIR" --chat-max-slots "$slots" --chat-ctx-per-slot "$ctx" \
+    --chat-queue 64 $unified
+  port="$(free_port)"
+  echo "== llama-server --parallel $slots (-c $((slots * ctx)))" >&2
+  measure "$out/peer.$r.json" /health "$which" \
+    "$llama_server" -m "$model" --host 127.0.0.1 --port "$port" --parallel "$slots" \
+    -c $((slots * ctx)) -t "$(nproc)" --no-webui
   pairs+=("$out/ingot.$r.json" "$out/peer.$r.json")
 done
 echo
