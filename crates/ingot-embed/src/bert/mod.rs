@@ -411,7 +411,15 @@ impl Bert {
                 let parts: Vec<&mut [f32]> = blocks.chunks_mut(len * hd).collect();
                 exec.try_each_mut(parts, |head, block| {
                     let o = Strided::row_major(0, len, hd);
-                    self.head(qkv, (start, len), head, block, o, Par::Serial)
+                    let mut scores = Vec::new();
+                    self.head(
+                        qkv,
+                        (start, len),
+                        head,
+                        (block, o),
+                        &mut scores,
+                        Par::Serial,
+                    )
                 })?;
                 for (head, block) in blocks.chunks(len * hd).enumerate() {
                     for (row, src) in out.chunks_mut(h).zip(block.chunks(hd)) {
@@ -424,6 +432,8 @@ impl Bert {
             (n, _) => {
                 let par = if n == 1 { Par::Pool } else { Par::Serial };
                 exec.try_each_mut(chunks, |_, (start, len, out)| {
+                    // One scores buffer for all the sequence's heads.
+                    let mut scores = Vec::new();
                     (0..nh).try_for_each(|head| {
                         let o = Strided {
                             offset: head * hd,
@@ -432,22 +442,22 @@ impl Bert {
                             rs: h,
                             cs: 1,
                         };
-                        self.head(qkv, (start, len), head, out, o, par)
+                        self.head(qkv, (start, len), head, (&mut *out, o), &mut scores, par)
                     })
                 })
             }
         }
     }
 
-    /// One head of the sequence at `rows` (first token, length) of `qkv`:
-    /// `softmax(Q Kᵀ / sqrt(hd)) V` into the view `o` of `dst`.
+    /// One head of the sequence at (first token, length) of `qkv`:
+    /// `softmax(Q Kᵀ / sqrt(hd)) V` into the view `o` of `dst`, with `scores` as scratch.
     fn head(
         &self,
         qkv: &[f32],
         (start, len): (usize, usize),
         head: usize,
-        dst: &mut [f32],
-        o: Strided,
+        (dst, o): (&mut [f32], Strided),
+        scores: &mut Vec<f32>,
         par: Par,
     ) -> Result<(), EmbedError> {
         let h = self.cfg.hidden;
@@ -475,16 +485,16 @@ impl Bert {
             rs: 3 * h,
             cs: 1,
         };
-        let mut scores = vec![0.0f32; len * len];
+        let scores = sized(scores, len * len);
         let sc = Strided::row_major(0, len, len);
         let how = Gemm {
             scale: 1.0 / (hd as f32).sqrt(),
             accumulate: false,
             par,
         };
-        ops::matmul(&mut scores, sc, qkv, q, qkv, kt, how)?;
-        ops::softmax_rows(&mut scores, len);
-        ops::matmul(dst, o, &scores, sc, qkv, v, Gemm { scale: 1.0, ..how })
+        ops::matmul(scores, sc, qkv, q, qkv, kt, how)?;
+        ops::softmax_rows(scores, len);
+        ops::matmul(dst, o, scores, sc, qkv, v, Gemm { scale: 1.0, ..how })
     }
 }
 
