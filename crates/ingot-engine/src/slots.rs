@@ -2,11 +2,12 @@
 //! prefix comes from, and keeping the busy ones consecutive.
 //!
 //! Every slot remembers the tokens its KV cells hold ([`SlotCache`]), while its job runs and
-//! after it ends. A new sequence takes a slot by [`choose_slot`]; [`plan`] then decides
-//! whether another slot (running, just prefilled or free) holds a longer prefix of its prompt
-//! worth copying, or whether a job still prefilling will soon hold one worth waiting for. So
-//! prompts that arrive together and share a system prompt prefill it once: the first computes
-//! it, the others copy its cells and prefill only the rest.
+//! after it ends. A new sequence takes a slot by [`choose_slot`] (one holding more of the
+//! prompt of a job starting with it than of its own only when no other is free); [`plan`]
+//! then decides whether another slot (running, just prefilled or free) holds a longer prefix
+//! of its prompt worth copying, or whether a job still prefilling will soon hold one worth
+//! waiting for. So prompts that arrive together and share a system prompt prefill it once:
+//! the first computes it, the others copy its cells and prefill only the rest.
 //!
 //! With one KV stream per sequence (the default), llama.cpp computes only sequences with
 //! consecutive ids in one pass over the weights, so the busy slots are kept consecutive:
@@ -35,17 +36,20 @@ pub(crate) fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
 
 /// Index in `free` of the slot a new sequence should take.
 ///
-/// With a KV stream per sequence (`streams`), llama.cpp computes only sequences with
-/// consecutive ids in one pass: a decode step over sequences {0, 1, 3} is two passes over the
-/// weights. So the first rule is to stay next to the busy slots (a slot between two busy ones
-/// joins two runs, one beside a busy one extends a run); a prefix held elsewhere can be copied
-/// ([`plan`]). Then: the longest common prefix with `prompt`, an empty slot, the least
-/// recently used.
+/// The first rule is to leave alone a slot that holds more of the prompt of a job starting
+/// with this one (`others`, the jobs waiting to start) than of `prompt`: taking it would drop
+/// the cells that job would reuse. With a KV stream per sequence (`streams`), llama.cpp
+/// computes only sequences with consecutive ids in one pass: a decode step over sequences
+/// {0, 1, 3} is two passes over the weights. So the next rule is to stay next to the busy
+/// slots (a slot between two busy ones joins two runs, one beside a busy one extends a run);
+/// a prefix held elsewhere can be copied ([`plan`]). Then: the longest common prefix with
+/// `prompt`, an empty slot, the least recently used.
 pub(crate) fn choose_slot(
     free: &[i32],
     slots: &[SlotCache],
     busy: impl Fn(i32) -> bool,
     prompt: &[LlamaToken],
+    others: &[&[LlamaToken]],
     streams: bool,
 ) -> Option<usize> {
     let score = |seq: i32| {
@@ -55,10 +59,13 @@ pub(crate) fn choose_slot(
             0
         };
         let slot = usize::try_from(seq).ok().and_then(|s| slots.get(s));
-        slot.map_or((neighbours, 0, false, std::cmp::Reverse(0)), |s| {
+        slot.map_or((true, neighbours, 0, false, std::cmp::Reverse(0)), |s| {
+            let own = common_prefix(&s.tokens, prompt);
+            let unclaimed = others.iter().all(|p| common_prefix(&s.tokens, p) <= own);
             (
+                unclaimed,
                 neighbours,
-                common_prefix(&s.tokens, prompt),
+                own,
                 s.tokens.is_empty(),
                 std::cmp::Reverse(s.last_used),
             )
@@ -280,20 +287,54 @@ mod tests {
         let busy = |s: i32| s == 1 || s == 2 || s == 4;
         // 3 joins the runs {1, 2} and {4}; 5 holds the whole prompt but would stand apart
         // from nothing, and 0 extends {1, 2}
-        assert_eq!(choose_slot(&free, &slots, busy, &p, true), Some(1));
+        assert_eq!(choose_slot(&free, &slots, busy, &p, &[], true), Some(1));
         // with one stream for all, the prefix decides
-        assert_eq!(choose_slot(&free, &slots, busy, &p, false), Some(2));
+        assert_eq!(choose_slot(&free, &slots, busy, &p, &[], false), Some(2));
         // nothing busy: the prefix decides too
-        assert_eq!(choose_slot(&free, &slots, |_| false, &p, true), Some(2));
+        assert_eq!(
+            choose_slot(&free, &slots, |_| false, &p, &[], true),
+            Some(2)
+        );
         // among equals, an empty slot before a used one, then the least recently used
         let mut slots = vec![slot(&[7]), slot(&[]), slot(&[8])];
         slots[2].last_used = 1;
-        assert_eq!(choose_slot(&[0, 2], &slots, |_| false, &p, true), Some(0));
         assert_eq!(
-            choose_slot(&[0, 1, 2], &slots, |_| false, &p, true),
+            choose_slot(&[0, 2], &slots, |_| false, &p, &[], true),
+            Some(0)
+        );
+        assert_eq!(
+            choose_slot(&[0, 1, 2], &slots, |_| false, &p, &[], true),
             Some(1)
         );
-        assert_eq!(choose_slot(&[], &slots, |_| false, &p, true), None);
+        assert_eq!(choose_slot(&[], &slots, |_| false, &p, &[], true), None);
+    }
+
+    #[test]
+    fn a_slot_holding_more_of_a_starting_job_is_left_to_it() {
+        // Two conversations cached in slots 1 and 4, both answered again at once; slot 2 is busy.
+        let a = toks(&[1, 2, 3, 10, 11, 12]);
+        let b = toks(&[1, 2, 3, 20, 21, 22]);
+        let mut slots: Vec<SlotCache> = (0..5).map(|_| slot(&[])).collect();
+        slots[1] = slot(&[1, 2, 3, 20, 21, 99]);
+        slots[4] = slot(&[1, 2, 3, 10, 11, 98]);
+        let free = [0, 1, 3, 4];
+        let busy = |s: i32| s == 2;
+        // Alone, `a` would take slot 1: next to the busy one and 3 tokens of its prompt.
+        assert_eq!(choose_slot(&free, &slots, busy, &a, &[], true), Some(1));
+        // With `b` starting too, slot 1 holds 5 of b's tokens: `a` takes slot 3 (next to the
+        // busy one, and its own prefix can be copied from slot 4), `b` then takes slot 1.
+        assert_eq!(choose_slot(&free, &slots, busy, &a, &[&b], true), Some(2));
+        let busy = |s: i32| s == 2 || s == 3;
+        assert_eq!(
+            choose_slot(&[0, 1, 4], &slots, busy, &b, &[], true),
+            Some(1)
+        );
+        // A slot that holds as much of this prompt as of the other's is not claimed.
+        slots[1] = slot(&[1, 2, 3]);
+        assert_eq!(
+            choose_slot(&free, &slots, |s| s == 2, &a, &[&b], true),
+            Some(1)
+        );
     }
 
     #[test]

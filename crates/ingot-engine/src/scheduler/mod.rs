@@ -117,7 +117,7 @@ fn run(
         slots: (0..cfg.max_slots).map(|_| SlotCache::default()).collect(),
         tick: 0,
         active: Vec::new(),
-        lookahead: None,
+        room: VecDeque::new(),
         disconnected: false,
         min_gain: slots::min_gain(cfg.unified_kv, cfg.ctx_per_slot),
     };
@@ -239,7 +239,8 @@ struct Scheduler<'m> {
     slots: Vec<SlotCache>,
     tick: u64,
     active: Vec<Active>,
-    lookahead: Option<Request>,
+    /// Jobs taken off the channel, not started yet (in arrival order).
+    room: VecDeque<Request>,
     disconnected: bool,
     /// Fewest prompt tokens a prefix copy must save ([`slots::min_gain`]).
     min_gain: usize,
@@ -248,30 +249,14 @@ struct Scheduler<'m> {
 impl Scheduler<'_> {
     /// Takes queued jobs while slots are free. Returns false when the engine is gone and
     /// nothing is left to do.
+    ///
+    /// Up to one job per free slot is taken off the channel into `room` first, so a job
+    /// choosing its slot knows which cached prompts the jobs starting with it would reuse
+    /// ([`slots::choose_slot`]).
     fn admit(&mut self, rx: &Receiver<Request>) -> bool {
         loop {
-            if self.lookahead.is_none() && !self.disconnected {
-                let next = if self.active.is_empty() {
-                    rx.recv().map_err(|_| ())
-                } else if self.active.iter().all(Active::all_done) {
-                    match rx.recv_timeout(DRAIN_POLL) {
-                        Ok(r) => Ok(r),
-                        Err(RecvTimeoutError::Timeout) => return true,
-                        Err(RecvTimeoutError::Disconnected) => Err(()),
-                    }
-                } else {
-                    match rx.try_recv() {
-                        Ok(r) => Ok(r),
-                        Err(TryRecvError::Empty) => return true,
-                        Err(TryRecvError::Disconnected) => Err(()),
-                    }
-                };
-                match next {
-                    Ok(r) => self.lookahead = Some(r),
-                    Err(()) => self.disconnected = true,
-                }
-            }
-            let Some(req) = self.lookahead.take() else {
+            self.fill_room(rx);
+            let Some(req) = self.room.pop_front() else {
                 return !(self.disconnected && self.active.is_empty());
             };
             if req.tx.is_closed() {
@@ -279,11 +264,44 @@ impl Scheduler<'_> {
                 continue;
             }
             if self.free.len() < req.job.n as usize {
-                self.lookahead = Some(req);
+                self.room.push_front(req);
                 return true;
             }
             self.shared.queued.fetch_sub(1, Ordering::AcqRel);
             self.start(req);
+        }
+    }
+
+    /// Moves queued jobs from the channel into `room`, up to one per free slot (at least
+    /// one). Blocks only when nothing is active; polls briefly when every active job is done
+    /// (their last events are being flushed).
+    fn fill_room(&mut self, rx: &Receiver<Request>) {
+        while !self.disconnected && self.room.len() < self.free.len().max(1) {
+            let next = if !self.room.is_empty() {
+                match rx.try_recv() {
+                    Ok(r) => Ok(r),
+                    Err(TryRecvError::Empty) => return,
+                    Err(TryRecvError::Disconnected) => Err(()),
+                }
+            } else if self.active.is_empty() {
+                rx.recv().map_err(|_| ())
+            } else if self.active.iter().all(Active::all_done) {
+                match rx.recv_timeout(DRAIN_POLL) {
+                    Ok(r) => Ok(r),
+                    Err(RecvTimeoutError::Timeout) => return,
+                    Err(RecvTimeoutError::Disconnected) => Err(()),
+                }
+            } else {
+                match rx.try_recv() {
+                    Ok(r) => Ok(r),
+                    Err(TryRecvError::Empty) => return,
+                    Err(TryRecvError::Disconnected) => Err(()),
+                }
+            };
+            match next {
+                Ok(r) => self.room.push_back(r),
+                Err(()) => self.disconnected = true,
+            }
         }
     }
 

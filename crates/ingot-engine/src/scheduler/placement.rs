@@ -15,14 +15,21 @@ use crate::slots::{self, Share, common_prefix};
 const MIN_LEFT_TO_MOVE: u32 = 4;
 
 impl Scheduler<'_> {
-    /// Takes the free slot that best serves `prompt` ([`slots::choose_slot`]).
+    /// Takes the free slot that best serves `prompt` ([`slots::choose_slot`]), leaving the
+    /// cached prompts of the jobs in the waiting room to them.
     pub(super) fn take_slot(&mut self, prompt: &[LlamaToken]) -> Option<i32> {
         let free = &self.free;
         let busy = |seq: i32| {
             usize::try_from(seq).is_ok_and(|s| s < self.slots.len()) && !free.contains(&seq)
         };
         let streams = !self.shared.cfg.unified_kv;
-        let pos = slots::choose_slot(free, &self.slots, busy, prompt, streams)?;
+        let others: Vec<&[LlamaToken]> = self
+            .room
+            .iter()
+            .filter(|r| r.media.is_none())
+            .map(|r| r.prompt.as_slice())
+            .collect();
+        let pos = slots::choose_slot(free, &self.slots, busy, prompt, &others, streams)?;
         Some(self.free.swap_remove(pos))
     }
 

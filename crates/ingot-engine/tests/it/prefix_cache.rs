@@ -219,3 +219,58 @@ fn a_sequence_moved_into_a_gap_left_by_a_finished_one_continues_exactly() {
     assert_eq!(engine.stats().kv_copies - before, 1);
     assert_eq!(together, solo);
 }
+
+#[test]
+fn jobs_starting_together_each_keep_the_slot_that_holds_their_own_history() {
+    let Some(engine) = engine() else { return };
+    // The default system prompt, then prompts that differ from their fourth word on.
+    let essay = |i: usize, of: usize| job(&format!("Essay {i} of {of}. Write about rivers."), 4);
+    let judge = |text: &str, max_tokens| {
+        with_system(
+            "You grade essays.",
+            &format!("Grade this: {text}"),
+            max_tokens,
+        )
+    };
+    // Three essays and a grading conversation fill the four slots and stay cached.
+    let first: Vec<ChatJob> = (1..=3)
+        .map(|i| essay(i, 3))
+        .chain([judge("short", 2)])
+        .collect();
+    let handles: Vec<_> = first
+        .iter()
+        .map(|j| engine.submit(j.clone()).unwrap())
+        .collect();
+    for h in handles {
+        collect(h, 1);
+    }
+    // A long grading prompt takes the grading slot and keeps the scheduler prefilling it
+    // (chunks of 256 tokens, about a second each) while three new essays arrive, so the
+    // three choose their slots together.
+    let long = judge(&"The river runs to the sea. ".repeat(90), 2);
+    let blocker = engine.submit(long).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let second: Vec<ChatJob> = (1..=3).map(|i| essay(i, 4)).collect();
+    let handles: Vec<_> = second
+        .iter()
+        .map(|j| engine.submit(j.clone()).unwrap())
+        .collect();
+    let cached: Vec<usize> = handles.into_iter().map(|h| run_counting(h).1).collect();
+    collect(blocker, 1);
+    // Each reuses its own essay's cells up to "of": none took a slot another one's history
+    // sits in.
+    let want: Vec<usize> = (0..3)
+        .map(|k| {
+            let old = prompt_tokens(&engine, &first[k]);
+            let new = prompt_tokens(&engine, &second[k]);
+            old.iter().zip(&new).take_while(|(a, b)| a == b).count()
+        })
+        .collect();
+    let system = {
+        let a = prompt_tokens(&engine, &first[0]);
+        let b = prompt_tokens(&engine, &first[1]);
+        a.iter().zip(&b).take_while(|(x, y)| x == y).count()
+    };
+    assert!(want.iter().all(|&w| w > system), "{want:?} vs {system}");
+    assert_eq!(cached, want);
+}
