@@ -273,19 +273,15 @@ impl Scheduler<'_> {
     }
 
     /// Moves queued jobs from the channel into `room`, up to one per free slot (at least
-    /// one). Blocks only when nothing is active; polls briefly when every active job is done
-    /// (their last events are being flushed).
+    /// one). For the first it blocks when nothing is active and polls briefly when every
+    /// active job is done (their last events are being flushed); the others are taken only
+    /// if they are already there.
     fn fill_room(&mut self, rx: &Receiver<Request>) {
         while !self.disconnected && self.room.len() < self.free.len().max(1) {
-            let next = if !self.room.is_empty() {
-                match rx.try_recv() {
-                    Ok(r) => Ok(r),
-                    Err(TryRecvError::Empty) => return,
-                    Err(TryRecvError::Disconnected) => Err(()),
-                }
-            } else if self.active.is_empty() {
+            let first = self.room.is_empty();
+            let next = if first && self.active.is_empty() {
                 rx.recv().map_err(|_| ())
-            } else if self.active.iter().all(Active::all_done) {
+            } else if first && self.active.iter().all(Active::all_done) {
                 match rx.recv_timeout(DRAIN_POLL) {
                     Ok(r) => Ok(r),
                     Err(RecvTimeoutError::Timeout) => return,
