@@ -244,12 +244,19 @@ fn jobs_starting_together_each_keep_the_slot_that_holds_their_own_history() {
     for h in handles {
         collect(h, 1);
     }
-    // A long grading prompt takes the grading slot and keeps the scheduler prefilling it
-    // (chunks of 256 tokens, about a second each) while three new essays arrive, so the
-    // three choose their slots together.
+    // A long grading prompt takes the grading slot (its start shows as the grading system
+    // prompt found in the cache) and keeps the scheduler prefilling it, in chunks of 256
+    // tokens, while three new essays arrive: the three choose their slots together.
     let long = judge(&"The river runs to the sea. ".repeat(90), 2);
     let blocker = engine.submit(long).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    while blocker.cached_tokens() == 0 {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the long prompt never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     let second: Vec<ChatJob> = (1..=3).map(|i| essay(i, 4)).collect();
     let handles: Vec<_> = second
         .iter()
